@@ -1,0 +1,348 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { extname, isAbsolute, join, resolve } from 'node:path';
+import { createJiti } from 'jiti';
+import { RefineryError, configError, usageError, type ErrorData } from '../errors.js';
+import type { SqlParser } from '../warehouse/warehouse.js';
+import { closest, configIssue, fromZodIssue, type IssueContext, type KeyPath } from './config-issues.js';
+import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan } from './plan.js';
+import { projectSchema } from './project-schema.js';
+import type { FileSourceConfig, ProjectConfig, SilverTableConfig } from './types.js';
+
+export const CONFIG_FILE_NAMES = ['refinery.config.ts', 'refinery.config.mts', 'refinery.config.js', 'refinery.config.mjs'];
+
+/** Bumped when the SQL Refinery generates for silver changes, so existing tables are rebuilt with the new rules. */
+const SILVER_RULES_VERSION = 1;
+
+export interface LoadedProject {
+  readonly dir: string;
+  readonly file: string;
+  readonly text: string;
+  readonly config: ProjectConfig;
+}
+
+function selfEntry(): string {
+  // The project file's `import ... from 'refinery'` must resolve to this very package, even when the project
+  // lives outside any node_modules: alias it to our own entry (compiled .js when built, .ts under the test runner).
+  const js = fileURLToPath(new URL('../index.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../index.ts', import.meta.url));
+}
+
+/** Phase 1: find, import and validate the project file. */
+export async function readProject(projectDir: string): Promise<LoadedProject> {
+  const dir = resolve(projectDir);
+  if (!existsSync(dir)) {
+    throw usageError({ code: 'project_not_found', file: dir, message: `The project directory ${dir} does not exist.`, hint: 'Pass --project <dir>, or create one with `refinery init <dir>`.' });
+  }
+  const name = CONFIG_FILE_NAMES.find((n) => existsSync(join(dir, n)));
+  if (!name) {
+    throw usageError({
+      code: 'project_file_missing',
+      file: dir,
+      message: `No refinery.config.ts in ${dir}.`,
+      hint: 'Run refinery from a project directory, pass --project <dir>, or scaffold one with `refinery init <dir>`.',
+    });
+  }
+  const file = join(dir, name);
+  const text = readFileSync(file, 'utf8');
+  const jiti = createJiti(import.meta.url, { alias: { refinery: selfEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
+  let loaded: unknown;
+  try {
+    loaded = await jiti.import(file, { default: true });
+  } catch (error) {
+    throw importFailure(file, error);
+  }
+  const ctx: IssueContext = { file, text, config: loaded };
+  if (loaded === null || typeof loaded !== 'object') {
+    throw configError({
+      code: 'config_no_default_export',
+      file,
+      message: `${name} does not export a project.`,
+      allowed: 'export default defineProject({ ... })',
+      hint: "Add `export default defineProject({ name, sources, silver, gold })`, importing defineProject from 'refinery'.",
+    });
+  }
+  const parsed = projectSchema.safeParse(loaded);
+  const issues: ErrorData[] = parsed.success ? [] : parsed.error.issues.map((i) => fromZodIssue(ctx, i));
+  if (issues.length === 0) issues.push(...semanticIssues(ctx, loaded as ProjectConfig));
+  if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
+  return { dir, file, text, config: loaded as ProjectConfig };
+}
+
+function importFailure(file: string, error: unknown): RefineryError {
+  const message = error instanceof Error ? error.message : String(error);
+  const stackLine = error instanceof Error ? new RegExp(`${escapeRe(file)}:(\\d+)`).exec(error.stack ?? '')?.[1] : undefined;
+  const loc = /\((\d+):(\d+)\)/.exec(message)?.[1] ?? stackLine;
+  const line = loc ? Number(loc) : undefined;
+  return configError({
+    code: 'config_import_failed',
+    file,
+    ...(line ? { line } : {}),
+    message: `${file.split('/').pop()} could not be loaded: ${message.split('\n')[0]}`,
+    hint: 'Fix the TypeScript error in the project file, then run the command again.',
+  });
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function asList(value: string | string[] | undefined): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+export function inferFormat(source: FileSourceConfig): SourcePlan['format'] | undefined {
+  if (source.format) return source.format;
+  const ext = extname(source.path).toLowerCase();
+  if (ext === '.csv' || ext === '.tsv' || ext === '.txt') return 'csv';
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  if (ext === '.json') return 'json';
+  if (ext === '.parquet') return 'parquet';
+  return undefined;
+}
+
+function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
+  const issues: ErrorData[] = [];
+  const sourceNames = Object.keys(config.sources);
+  const silver = config.silver ?? {};
+  const silverNames = Object.keys(silver);
+  for (const [name, source] of Object.entries(config.sources)) {
+    if (!inferFormat(source)) {
+      issues.push(configIssue(ctx, ['sources', name, 'path'], {
+        code: 'config_unknown_format',
+        problem: `cannot tell the file format from '${source.path}'`,
+        allowed: "'csv', 'jsonl', 'json', 'parquet'",
+        hint: `Add format: 'csv' (or another allowed format) to sources.${name}.`,
+      }));
+    }
+    if (isAbsolute(source.path) || source.path.split('/').includes('..')) {
+      issues.push(configIssue(ctx, ['sources', name, 'path'], {
+        code: 'config_path_outside_project',
+        problem: `'${source.path}' is outside the project directory`,
+        hint: 'Landing zones live inside the project: use a relative path such as landing/<source>/*.csv.',
+      }));
+    }
+  }
+  for (const [name, table] of Object.entries(silver)) {
+    const at = (...rest: KeyPath): KeyPath => ['silver', name, ...rest];
+    const from = table.from ?? name;
+    if (!config.sources[from]) {
+      issues.push(configIssue(ctx, table.from ? at('from') : at(), {
+        code: 'config_unknown_source',
+        value: from,
+        problem: `there is no source named '${from}'${table.from ? '' : ' (a silver table reads the source of the same name unless `from` says otherwise)'}`,
+        allowed: sourceNames.join(', ') || '(no sources declared)',
+        hint: closest(from, sourceNames) ? `Did you mean '${closest(from, sourceNames)}'?` : `Declare sources.${from}, or set silver.${name}.from to one of the sources.`,
+      }));
+    }
+    const columnNames = Object.keys(table.columns);
+    const required = config.sources[from]?.columns;
+    for (const [columnName, column] of Object.entries(table.columns)) {
+      const raw = column.from ?? columnName;
+      if (required && !column.sql && !required.includes(raw)) {
+        issues.push(configIssue(ctx, column.from ? at('columns', columnName, 'from') : at('columns', columnName), {
+          code: 'config_unknown_column',
+          value: raw,
+          problem: `source '${from}' has no column '${raw}'`,
+          allowed: required.join(', '),
+          hint: `Set from: '<raw column>' for ${columnName}, or add '${raw}' to sources.${from}.columns.`,
+        }));
+      }
+      if (column.formats && column.type !== 'date' && column.type !== 'timestamp') {
+        issues.push(configIssue(ctx, at('columns', columnName, 'formats'), {
+          code: 'config_formats_need_date',
+          problem: `formats only apply to date and timestamp columns, and '${columnName}' is ${column.type ?? 'text'}`,
+          hint: `Add type: 'date' (or 'timestamp'), or remove formats.`,
+        }));
+      }
+    }
+    const columnIssue = (path: KeyPath, value: string, what: string): void => {
+      issues.push(configIssue(ctx, path, {
+        code: 'config_unknown_column',
+        value,
+        problem: `${what} '${value}' is not a column of silver.${name}`,
+        allowed: columnNames.join(', '),
+        hint: closest(value, columnNames) ? `Did you mean '${closest(value, columnNames)}'?` : `Declare it under silver.${name}.columns.`,
+      }));
+    };
+    asList(table.key).forEach((k, i) => columnNames.includes(k) || columnIssue(Array.isArray(table.key) ? at('key', i) : at('key'), k, 'key column'));
+    asList(table.latest).forEach((k, i) => columnNames.includes(k) || columnIssue(Array.isArray(table.latest) ? at('latest', i) : at('latest'), k, 'latest column'));
+    if (table.materialize === 'merge' && asList(table.key).length === 0) {
+      issues.push(configIssue(ctx, at('materialize'), {
+        code: 'config_merge_needs_key',
+        problem: `merge needs a key to match new rows with existing ones`,
+        hint: `Add key: '<column>' to silver.${name}, or use materialize: 'replace'.`,
+      }));
+    }
+    if (table.latest !== undefined && asList(table.key).length === 0) {
+      issues.push(configIssue(ctx, at('latest'), {
+        code: 'config_latest_needs_key',
+        problem: `latest decides between versions of the same key, but silver.${name} has no key`,
+        hint: `Add key: '<column>' to silver.${name}, or remove latest.`,
+      }));
+    }
+    (table.checks ?? []).forEach((check, i) => {
+      const rule = check.rule;
+      const needsColumn = !(typeof rule === 'object' && 'sql' in rule);
+      if (needsColumn && !check.column) {
+        issues.push(configIssue(ctx, at('checks', i), {
+          code: 'config_check_needs_column',
+          problem: `check '${check.name}' needs a column to apply its rule to`,
+          allowed: columnNames.join(', '),
+          hint: `Add column: '<column>' to the check.`,
+        }));
+      } else if (check.column && !columnNames.includes(check.column)) {
+        columnIssue(at('checks', i, 'column'), check.column, 'check column');
+      }
+      if (rule === 'parses' && check.column && (table.columns[check.column]?.type ?? 'text') === 'text') {
+        issues.push(configIssue(ctx, at('checks', i, 'rule'), {
+          code: 'config_parses_needs_type',
+          problem: `'parses' checks that text converted to the column's type, but '${check.column}' is text`,
+          hint: `Give silver.${name}.columns.${check.column} a type (e.g. 'date'), or use another rule.`,
+        }));
+      }
+      if (typeof rule === 'object' && 'references' in rule) {
+        const [, target, targetColumn] = rule.references.split('.') as [string, string, string];
+        const targetTable = silver[target];
+        if (!targetTable || target === name) {
+          issues.push(configIssue(ctx, at('checks', i, 'rule', 'references'), {
+            code: 'config_unknown_reference',
+            problem: target === name ? `a table cannot reference itself` : `there is no silver table '${target}'`,
+            allowed: silverNames.filter((s) => s !== name).map((s) => `silver.${s}`).join(', '),
+            hint: 'Reference another silver table as silver.<table>.<column>.',
+          }));
+        } else if (!Object.keys(targetTable.columns).includes(targetColumn)) {
+          issues.push(configIssue(ctx, at('checks', i, 'rule', 'references'), {
+            code: 'config_unknown_reference',
+            problem: `silver.${target} has no column '${targetColumn}'`,
+            allowed: Object.keys(targetTable.columns).join(', '),
+            hint: 'Reference one of its columns.',
+          }));
+        }
+      }
+    });
+  }
+  return issues;
+}
+
+function fingerprint(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** Phase 2: resolve the validated project into a frozen plan (gold dependencies come from parsing its SQL). */
+export async function planProject(project: LoadedProject, parser: SqlParser): Promise<Plan> {
+  const { config, dir, file, text } = project;
+  const ctx: IssueContext = { file, text, config };
+  const sources: SourcePlan[] = Object.entries(config.sources).map(([name, s]) => ({
+    name,
+    path: s.path,
+    format: inferFormat(s) ?? 'csv',
+    requiredColumns: s.columns ?? [],
+    csv: {
+      delimiter: s.csv?.delimiter ?? (extname(s.path).toLowerCase() === '.tsv' ? '\t' : ','),
+      quote: s.csv?.quote ?? '"',
+      escape: s.csv?.escape ?? s.csv?.quote ?? '"',
+      encoding: s.csv?.encoding ?? 'utf-8',
+    },
+  }));
+  const silver: SilverPlan[] = Object.entries(config.silver ?? {}).map(([name, t]) => silverPlan(name, t));
+  const issues: ErrorData[] = [];
+  const known = new Set([...silver.map((s) => `silver.${s.name}`), ...Object.keys(config.gold ?? {}).map((g) => `gold.${g}`)]);
+  const gold: GoldPlan[] = [];
+  for (const [name, model] of Object.entries(config.gold ?? {})) {
+    const parsed = await parser.referencedTables(model.sql);
+    if ('error' in parsed) {
+      issues.push(configIssue(ctx, ['gold', name, 'sql'], {
+        code: 'config_sql_invalid',
+        value: model.sql.trim().slice(0, 120),
+        problem: `the SQL does not parse: ${parsed.error}`,
+        allowed: 'one SELECT statement',
+        hint: `Fix the SQL of gold.${name}; try it with \`refinery query "<sql>"\`.`,
+      }));
+      continue;
+    }
+    const reads: string[] = [];
+    for (const table of parsed.tables) {
+      const [schema, tableName] = table.includes('.') ? (table.split('.') as [string, string]) : ['', table];
+      const qualified = `${schema}.${tableName}`;
+      if (known.has(qualified) && qualified !== `gold.${name}`) reads.push(qualified);
+      else {
+        const allowed = [...known].filter((k) => k !== `gold.${name}`);
+        issues.push(configIssue(ctx, ['gold', name, 'sql'], {
+          code: 'config_unknown_table',
+          value: table,
+          problem: qualified === `gold.${name}` ? `gold.${name} reads itself` : schema === '' ? `'${table}' needs its layer: write silver.${table} or gold.${table}` : `reads '${table}', which no step builds`,
+          allowed: allowed.join(', '),
+          hint: closest(qualified, allowed) ? `Did you mean '${closest(qualified, allowed)}'?` : 'Gold models read silver and other gold tables, named <layer>.<table>.',
+        }));
+      }
+    }
+    gold.push({ name, sql: model.sql, reads: reads.sort(), fingerprint: fingerprint(model.sql.trim()) });
+  }
+  if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
+  const steps = orderSteps(ctx, sources, silver, gold);
+  const warehousePath = config.warehouse?.path ?? '.refinery/warehouse.duckdb';
+  const plan: Plan = {
+    name: config.name,
+    projectDir: dir,
+    configFile: file,
+    warehouse: {
+      engine: 'duckdb',
+      path: warehousePath === ':memory:' ? warehousePath : resolve(dir, warehousePath),
+      ...(config.warehouse?.threads ? { threads: config.warehouse.threads } : {}),
+    },
+    sources,
+    silver,
+    gold,
+    steps,
+  };
+  return deepFreeze(plan);
+}
+
+function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
+  const columns: ColumnPlan[] = Object.entries(t.columns).map(([columnName, c]) => ({
+    name: columnName,
+    from: c.from ?? columnName,
+    ...(c.sql ? { sql: c.sql } : {}),
+    clean: c.clean ?? [],
+    type: c.type ?? 'text',
+    formats: c.formats ?? [],
+    keepEmpty: c.keepEmpty ?? false,
+  }));
+  const checks: CheckPlan[] = (t.checks ?? []).map((c) => ({ name: c.name, ...(c.column ? { column: c.column } : {}), rule: c.rule, action: c.action ?? 'quarantine' }));
+  const key = asList(t.key);
+  const reads = [...new Set(checks.flatMap((c) => (typeof c.rule === 'object' && 'references' in c.rule ? [`silver.${c.rule.references.split('.')[1]}`] : [])))].sort();
+  const body = { source: t.from ?? name, columns, checks, key, latest: asList(t.latest), materialize: t.materialize ?? (key.length > 0 ? 'merge' : 'replace') } as const;
+  return { name, ...body, reads, fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
+}
+
+function orderSteps(ctx: IssueContext, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[]): StepPlan[] {
+  const steps = new Map<string, StepPlan>();
+  for (const s of sources) steps.set(`bronze.${s.name}`, { name: `bronze.${s.name}`, kind: 'bronze', table: s.name, dependsOn: [] });
+  for (const s of silver) steps.set(`silver.${s.name}`, { name: `silver.${s.name}`, kind: 'silver', table: s.name, dependsOn: [`bronze.${s.source}`, ...s.reads] });
+  for (const g of gold) steps.set(`gold.${g.name}`, { name: `gold.${g.name}`, kind: 'gold', table: g.name, dependsOn: [...g.reads] });
+  const ordered: StepPlan[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      const [layer, table] = name.split('.') as [string, string];
+      throw configError(configIssue(ctx, layer === 'gold' ? ['gold', table, 'sql'] : ['silver', table], {
+        code: 'config_cycle',
+        value: cycle.join(' → '),
+        problem: `these steps depend on each other in a cycle: ${cycle.join(' → ')}`,
+        hint: 'A table cannot (indirectly) read itself: break the cycle by removing one of these reads.',
+      }));
+    }
+    state.set(name, 'visiting');
+    const step = steps.get(name) as StepPlan;
+    for (const dep of step.dependsOn) visit(dep, [...trail, name]);
+    state.set(name, 'done');
+    ordered.push(step);
+  };
+  // Layer order first, then declaration order: bronze before silver before gold whenever dependencies allow it.
+  for (const name of steps.keys()) visit(name, []);
+  return ordered;
+}

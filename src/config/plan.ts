@@ -1,0 +1,93 @@
+import type { CheckAction, CheckRule, CleanRule } from './types.js';
+import type { CsvOptions, FileFormat, LogicalType } from '../warehouse/warehouse.js';
+
+/**
+ * A validated project, resolved and frozen: absolute paths, defaults filled in, dependencies known,
+ * steps in the order they run. Nothing downstream of loading reads the raw project file again, and nothing
+ * can change a plan once made (see `deepFreeze`), so a retried step always sees what the first attempt saw.
+ */
+export interface Plan {
+  readonly name: string;
+  readonly projectDir: string;
+  readonly configFile: string;
+  readonly warehouse: WarehousePlan;
+  readonly sources: readonly SourcePlan[];
+  readonly silver: readonly SilverPlan[];
+  readonly gold: readonly GoldPlan[];
+  /** Every step in an order where each comes after everything it depends on. */
+  readonly steps: readonly StepPlan[];
+}
+
+export interface WarehousePlan {
+  readonly engine: 'duckdb';
+  /** Absolute path of the database file. */
+  readonly path: string;
+  readonly threads?: number;
+}
+
+export interface SourcePlan {
+  readonly name: string;
+  /** Glob relative to the project directory (as written), for messages. */
+  readonly path: string;
+  readonly format: FileFormat;
+  readonly requiredColumns: readonly string[];
+  readonly csv: CsvOptions;
+}
+
+export interface ColumnPlan {
+  readonly name: string;
+  readonly from: string;
+  readonly sql?: string;
+  readonly clean: readonly CleanRule[];
+  readonly type: LogicalType;
+  readonly formats: readonly string[];
+  readonly keepEmpty: boolean;
+}
+
+export interface CheckPlan {
+  readonly name: string;
+  readonly column?: string;
+  readonly rule: CheckRule;
+  readonly action: CheckAction;
+}
+
+export interface SilverPlan {
+  readonly name: string;
+  /** The source whose bronze table this is built from. */
+  readonly source: string;
+  readonly columns: readonly ColumnPlan[];
+  readonly checks: readonly CheckPlan[];
+  readonly key: readonly string[];
+  readonly latest: readonly string[];
+  readonly materialize: 'merge' | 'replace';
+  /** Silver tables this one reads (through `references` checks). */
+  readonly reads: readonly string[];
+  /** Hash of everything that decides this table's contents; a change means a rebuild from bronze. */
+  readonly fingerprint: string;
+}
+
+export interface GoldPlan {
+  readonly name: string;
+  readonly sql: string;
+  /** `silver.x` / `gold.y` tables the SQL reads. */
+  readonly reads: readonly string[];
+  readonly fingerprint: string;
+}
+
+export type StepKind = 'bronze' | 'silver' | 'gold';
+
+export interface StepPlan {
+  /** `bronze.customers`, `silver.customers`, `gold.customer_360`: a step is named after the table it writes. */
+  readonly name: string;
+  readonly kind: StepKind;
+  readonly table: string;
+  readonly dependsOn: readonly string[];
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,31 @@
+/**
+ * Refinery's public API: what a project file imports (`defineProject` and its types) and what programs use to
+ * run projects from code.
+ */
+export { defineProject } from './config/define-project.js';
+export type {
+  CheckAction,
+  CheckConfig,
+  CheckRule,
+  CleanRule,
+  ColumnConfig,
+  CsvConfig,
+  FileSourceConfig,
+  GoldModelConfig,
+  LogicalType,
+  ProjectConfig,
+  SilverTableConfig,
+  WarehouseConfig,
+} from './config/types.js';
+export type { Plan, SilverPlan, GoldPlan, SourcePlan, StepPlan } from './config/plan.js';
+export { readProject, planProject } from './config/load-project.js';
+export { openProject, type OpenProject } from './project.js';
+export { runPipeline, type RunOptions, type RunReport } from './orchestrator/run-pipeline.js';
+export type { StepOutcome, FileOutcome, ProgressEvent } from './orchestrator/run-context.js';
+export { systemClock, TestClock, type Clock } from './orchestrator/clock.js';
+export { auditWarehouse, type AuditReport, type TableAudit } from './layers/audit.js';
+export { RefineryError, isRefineryError, type ErrorData, type ErrorKind } from './errors.js';
+export { EngineError } from './warehouse/engine-error.js';
+export { DuckDBWarehouse } from './warehouse/duckdb/duckdb-warehouse.js';
+export type { Warehouse, SqlDialect, SqlSession, WarehouseCapabilities, Introspector, QueryResult } from './warehouse/warehouse.js';
+export { scaffoldProject, listTemplates } from './templates.js';

@@ -1,0 +1,59 @@
+import type { Plan } from '../config/plan.js';
+import type { ErrorData } from '../errors.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import type { Clock } from './clock.js';
+
+/** What a step sees of the run it belongs to. */
+export interface RunContext {
+  readonly plan: Plan;
+  readonly warehouse: Warehouse;
+  readonly clock: Clock;
+  readonly runId: number;
+  readonly runStartedAt: Date;
+  readonly fullRefresh: boolean;
+  /** Progress for long work (the CLI shows a spinner); never required for correctness. */
+  readonly progress: (event: ProgressEvent) => void;
+}
+
+export type ProgressEvent =
+  | { readonly type: 'step-start'; readonly step: string }
+  | { readonly type: 'step-detail'; readonly step: string; readonly detail: string }
+  | { readonly type: 'step-end'; readonly step: string; readonly outcome: StepOutcome };
+
+export type FileOutcomeKind = 'ingested' | 'changed' | 'unchanged' | 'refused' | 'still_refused';
+
+export interface FileOutcome {
+  readonly path: string;
+  readonly outcome: FileOutcomeKind;
+  readonly batchId?: number;
+  readonly rows?: number;
+  /** Rows kept as raw lines because the engine could not split them (quarantined as malformed_row in silver). */
+  readonly malformedRows?: number;
+  readonly previousBatchId?: number;
+  /** Why a file was refused, with where. */
+  readonly reason?: string;
+  readonly line?: number;
+}
+
+export interface StepOutcome {
+  readonly step: string;
+  readonly kind: 'bronze' | 'silver' | 'gold';
+  readonly status: 'success' | 'skipped' | 'failed' | 'upstream_failed';
+  readonly rowsIn: number;
+  readonly rowsWritten: number;
+  readonly rowsQuarantined: number;
+  readonly rowsSuperseded: number;
+  readonly rowsWarned: number;
+  readonly quarantinedByReason: Readonly<Record<string, number>>;
+  readonly warningsByCheck: Readonly<Record<string, number>>;
+  readonly files: readonly FileOutcome[];
+  /** Plain words: why the step was skipped or rebuilt, or what failed. */
+  readonly message?: string;
+  readonly durationMs: number;
+  /** For a failed step: the error, as data. */
+  readonly error?: ErrorData;
+}
+
+export function emptyOutcome(step: string, kind: StepOutcome['kind']): Omit<StepOutcome, 'status' | 'durationMs'> {
+  return { step, kind, rowsIn: 0, rowsWritten: 0, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, quarantinedByReason: {}, warningsByCheck: {}, files: [] };
+}

@@ -1,0 +1,133 @@
+import type { LogicalType, SqlDialect } from '../warehouse.js';
+import { toSqlTimestamp } from '../values.js';
+
+/** Date format tokens a project file may use (engine-neutral), translated to DuckDB's strptime codes. */
+const FORMAT_TOKENS: readonly [string, string][] = [
+  ['YYYY', '%Y'],
+  ['MM', '%m'],
+  ['DD', '%d'],
+  ['HH', '%H'],
+  ['mm', '%M'],
+  ['ss', '%S'],
+];
+
+export function toStrptimeFormat(format: string): string {
+  let out = '';
+  let rest = format;
+  outer: while (rest.length > 0) {
+    for (const [token, code] of FORMAT_TOKENS) {
+      if (rest.startsWith(token)) {
+        out += code;
+        rest = rest.slice(token.length);
+        continue outer;
+      }
+    }
+    out += rest[0] === '%' ? '%%' : rest[0];
+    rest = rest.slice(1);
+  }
+  return out;
+}
+
+const SIMPLE_REFERENCE = /^("[^"]*"|[A-Za-z_][A-Za-z0-9_]*)(\.("[^"]*"|[A-Za-z_][A-Za-z0-9_]*))?$/;
+
+export class DuckDBDialect implements SqlDialect {
+  quoteIdent(name: string): string {
+    return `"${name.replaceAll('"', '""')}"`;
+  }
+
+  table(schema: string, name: string): string {
+    return `${this.quoteIdent(schema)}.${this.quoteIdent(name)}`;
+  }
+
+  literal(value: string | number | boolean | null): string {
+    if (value === null) return 'NULL';
+    if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'NULL';
+    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+    return `'${value.replaceAll("'", "''")}'`;
+  }
+
+  sqlType(type: LogicalType): string {
+    switch (type) {
+      case 'text':
+        return 'VARCHAR';
+      case 'integer':
+        return 'BIGINT';
+      case 'double':
+        return 'DOUBLE';
+      case 'boolean':
+        return 'BOOLEAN';
+      case 'date':
+        return 'DATE';
+      case 'timestamp':
+        return 'TIMESTAMP';
+      case 'decimal':
+        return 'DECIMAL(18,2)';
+      default: {
+        const match = /^decimal\((\d+),(\d+)\)$/.exec(type);
+        return match ? `DECIMAL(${match[1]},${match[2]})` : 'VARCHAR';
+      }
+    }
+  }
+
+  regexFullMatch(expr: string, pattern: string): string {
+    return `regexp_full_match(${expr}, ${this.literal(pattern)})`;
+  }
+
+  regexReplace(expr: string, pattern: string, replacement: string): string {
+    return `regexp_replace(${expr}, ${this.literal(pattern)}, ${this.literal(replacement)}, 'g')`;
+  }
+
+  trim(expr: string): string {
+    return `trim(${expr}, ' ' || chr(9) || chr(10) || chr(13) || chr(160))`;
+  }
+
+  bind(expr: string, name: string, body: string): string {
+    return `list_transform([${expr}], lambda ${this.quoteIdent(name)}: ${body})[1]`;
+  }
+
+  titleCase(expr: string): string {
+    // DuckDB has no initcap: walk the characters once with a lambda. A non-trivial expression is bound to `s`
+    // through a one-element list so it is evaluated once, not once per reference.
+    const body = (s: string): string =>
+      `array_to_string(list_transform(range(1, length(${s}) + 1), lambda i: CASE WHEN i = 1 OR ${s}[i - 1] IN (' ', '-', '''') THEN upper(${s}[i]) ELSE lower(${s}[i]) END), '')`;
+    if (SIMPLE_REFERENCE.test(expr)) return `CASE WHEN ${expr} IS NULL THEN NULL ELSE ${body(expr)} END`;
+    return `list_transform([${expr}], lambda s: CASE WHEN s IS NULL THEN NULL ELSE ${body('s')} END)[1]`;
+  }
+
+  parse(expr: string, type: LogicalType, formats: readonly string[] = []): string {
+    switch (type) {
+      case 'text':
+        return expr;
+      case 'integer':
+        // A plain TRY_CAST would round '1.5' to 2: only whole numbers are integers.
+        return `CASE WHEN ${this.regexFullMatch(expr, '[+-]?[0-9]+')} THEN TRY_CAST(${expr} AS BIGINT) END`;
+      case 'double':
+        return `TRY_CAST(${expr} AS DOUBLE)`;
+      case 'boolean':
+        return `CASE WHEN lower(${expr}) IN ('true', 't', 'yes', 'y', '1') THEN TRUE WHEN lower(${expr}) IN ('false', 'f', 'no', 'n', '0') THEN FALSE END`;
+      case 'date':
+      case 'timestamp': {
+        const target = type === 'date' ? 'DATE' : 'TIMESTAMP';
+        if (formats.length === 0 && type === 'timestamp') {
+          // A plain cast to TIMESTAMP would drop a trailing 'Z' or '+02:00' without converting: convert to UTC instead.
+          return `CASE WHEN ${this.regexFullMatch(expr, '.*[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)')} THEN TRY_CAST(${expr} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' ELSE TRY_CAST(${expr} AS TIMESTAMP) END`;
+        }
+        if (formats.length === 0) return `TRY_CAST(${expr} AS ${target})`;
+        const attempts = formats.map((f) => `CAST(TRY_STRPTIME(${expr}, ${this.literal(toStrptimeFormat(f))}) AS ${target})`);
+        return attempts.length === 1 ? (attempts[0] as string) : `COALESCE(${attempts.join(', ')})`;
+      }
+      default:
+        // decimal: digits with an optional point, nothing else (no thousands separators, no exponent).
+        return `CASE WHEN ${this.regexFullMatch(expr, '[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)')} THEN TRY_CAST(${expr} AS ${this.sqlType(type)}) END`;
+    }
+  }
+
+  rowHash(exprs: readonly string[]): string {
+    // JSON keeps NULL and '' apart and cannot be confused by separators inside values.
+    return `md5(to_json([${exprs.map((e) => `CAST(${e} AS VARCHAR)`).join(', ')}]))`;
+  }
+
+  timestampLiteral(date: Date): string {
+    return `TIMESTAMP '${toSqlTimestamp(date)}'`;
+  }
+}

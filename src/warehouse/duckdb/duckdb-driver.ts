@@ -1,0 +1,141 @@
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { RefineryError } from '../../errors.js';
+import { EngineError, type EngineFailureKind } from '../engine-error.js';
+import { integerFromText, timestampToIso, toSqlTimestamp } from '../values.js';
+import type { ColumnInfo, QueryResult, Row, SqlParam, SqlSession, WarehouseDriver } from '../warehouse.js';
+
+const BIG_INTEGER_TYPES = new Set(['BIGINT', 'HUGEINT', 'UBIGINT', 'UHUGEINT']);
+
+function converterFor(type: string): ((value: unknown) => unknown) | undefined {
+  if (BIG_INTEGER_TYPES.has(type)) return (v) => (typeof v === 'string' ? integerFromText(v) : v);
+  if (type.startsWith('DECIMAL')) return (v) => (typeof v === 'string' ? Number(v) : v);
+  if (type.startsWith('TIMESTAMP')) return (v) => (typeof v === 'string' ? timestampToIso(v) : v);
+  return undefined;
+}
+
+function classify(message: string): EngineFailureKind {
+  if (/^Parser Error/i.test(message)) return 'syntax';
+  if (/^(Catalog|Binder) Error/i.test(message)) return 'missing_object';
+  if (/^Conversion Error/i.test(message)) return 'conversion';
+  if (/^Constraint Error/i.test(message)) return 'constraint';
+  if (/Conflict/i.test(message) && /Transaction/i.test(message)) return 'conflict';
+  if (/Could not set lock on file/i.test(message)) return 'lock';
+  if (/^IO Error/i.test(message)) return 'io';
+  return 'other';
+}
+
+function toDuckValue(param: SqlParam): DuckDBValue {
+  if (param instanceof Date) return toSqlTimestamp(param);
+  return param;
+}
+
+async function runQuery(connection: DuckDBConnection, sql: string, params: readonly SqlParam[]): Promise<QueryResult> {
+  try {
+    const reader = await connection.runAndReadAll(sql, params.length > 0 ? params.map(toDuckValue) : undefined);
+    const names = reader.columnNames();
+    const columns: ColumnInfo[] = reader.columnTypes().map((type, i) => ({ name: names[i] ?? `column${i}`, type: type.toString() }));
+    const converters = columns.map((c) => converterFor(c.type));
+    const rows = reader.getRowObjectsJson() as Row[];
+    if (converters.some((c) => c !== undefined)) {
+      for (const row of rows) {
+        columns.forEach((column, i) => {
+          const convert = converters[i];
+          if (convert && row[column.name] !== null) row[column.name] = convert(row[column.name]);
+        });
+      }
+    }
+    return { columns, rows };
+  } catch (error) {
+    throw toEngineError(error, sql, params);
+  }
+}
+
+export function toEngineError(error: unknown, sql: string, params: readonly SqlParam[]): EngineError {
+  const engineMessage = error instanceof Error ? error.message : String(error);
+  return new EngineError({ sql, params, failure: classify(engineMessage), engineMessage, cause: error });
+}
+
+class DuckDBSession implements SqlSession {
+  constructor(protected readonly connection: DuckDBConnection) {}
+
+  query(sql: string, params: readonly SqlParam[] = []): Promise<QueryResult> {
+    return runQuery(this.connection, sql, params);
+  }
+
+  async execute(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    const { rows, columns } = await runQuery(this.connection, sql, params);
+    // DuckDB answers DML with a single "Count" column.
+    if (columns.length === 1 && columns[0]?.name === 'Count' && rows.length === 1) return Number(rows[0]?.Count ?? 0);
+    return 0;
+  }
+}
+
+/**
+ * Connections and transactions for an embedded DuckDB database. Each transaction gets its own connection,
+ * so temporary staging tables never leak between steps and independent steps may later run side by side.
+ */
+export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
+  private closed = false;
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    connection: DuckDBConnection,
+  ) {
+    super(connection);
+  }
+
+  static async open(path: string, options: { threads?: number } = {}): Promise<DuckDBDriver> {
+    let instance: DuckDBInstance;
+    try {
+      const config: Record<string, string> = {};
+      if (options.threads) config.threads = String(options.threads);
+      instance = await DuckDBInstance.create(path, config);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/lock/i.test(message)) {
+        const pid = /PID (\d+)/.exec(message)?.[1];
+        throw new RefineryError('pipeline', {
+          code: 'warehouse_locked',
+          file: path,
+          message: `The warehouse ${path} is in use by another process${pid ? ` (PID ${pid})` : ''}.`,
+          hint: 'Wait for the other refinery command to finish, or stop it, then try again.',
+        }, { cause: error });
+      }
+      throw new RefineryError('pipeline', { code: 'warehouse_open_failed', file: path, message: `Could not open the warehouse ${path}: ${message}` }, { cause: error });
+    }
+    return new DuckDBDriver(instance, await instance.connect());
+  }
+
+  async transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T> {
+    const connection = await this.instance.connect();
+    const session = new DuckDBSession(connection);
+    await session.execute('BEGIN TRANSACTION');
+    try {
+      const result = await work(session);
+      await session.execute('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await session.execute('ROLLBACK');
+      } catch {
+        // The transaction may already be aborted by the engine; the original error is the one to report.
+      }
+      throw error;
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // A checkpoint folds the write-ahead log into the database file, so the file on disk is complete by itself.
+    try {
+      await this.connection.run('CHECKPOINT');
+    } catch {
+      // Read-only or in-memory databases have nothing to checkpoint.
+    }
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}

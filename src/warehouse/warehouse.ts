@@ -1,0 +1,140 @@
+/**
+ * The one engine interface the core speaks to. Like kysely's Dialect it is assembled from small roles —
+ * a driver (connections, transactions), a SQL dialect (the few statements that differ between engines),
+ * capability flags, an introspector, a SQL parser and a landing-file stager — so a PostgreSQL warehouse can be
+ * added beside DuckDB without the core ever asking which engine it runs on.
+ */
+
+/** A value bound to a `$1`-style parameter. */
+export type SqlParam = string | number | bigint | boolean | null | Date;
+
+/** A row as the engine returns it, converted to plain JSON-friendly values (see `normalizeValue`). */
+export type Row = Record<string, unknown>;
+
+export interface QueryResult {
+  readonly columns: readonly ColumnInfo[];
+  readonly rows: readonly Row[];
+}
+
+export interface ColumnInfo {
+  readonly name: string;
+  /** The engine's own type name, e.g. `VARCHAR`, `BIGINT`, `DECIMAL(18,2)`. */
+  readonly type: string;
+}
+
+/** Something SQL can be sent to: the warehouse outside a transaction, or a transaction. */
+export interface SqlSession {
+  query(sql: string, params?: readonly SqlParam[]): Promise<QueryResult>;
+  /** Runs a statement and returns the number of rows it changed (0 when the engine does not say). */
+  execute(sql: string, params?: readonly SqlParam[]): Promise<number>;
+}
+
+export interface WarehouseDriver extends SqlSession {
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Logical column types a project file may declare; each dialect maps them to its own types. */
+export type LogicalType = 'text' | 'integer' | 'double' | 'boolean' | 'date' | 'timestamp' | `decimal(${number},${number})` | 'decimal';
+
+export interface SqlDialect {
+  quoteIdent(name: string): string;
+  /** `schema.table`, both quoted. */
+  table(schema: string, name: string): string;
+  literal(value: string | number | boolean | null): string;
+  sqlType(type: LogicalType): string;
+  /** Boolean: does the whole of `expr` match the regular expression? */
+  regexFullMatch(expr: string, pattern: string): string;
+  regexReplace(expr: string, pattern: string, replacement: string): string;
+  /** Removes leading and trailing white space (spaces, tabs, line breaks, non-breaking spaces). */
+  trim(expr: string): string;
+  /** Evaluates `body`, an expression in which `name` stands for `expr` (user cleaning rules written over `value`). */
+  bind(expr: string, name: string, body: string): string;
+  /** Capitalises each word; a letter after a space, hyphen or apostrophe starts a word. */
+  titleCase(expr: string): string;
+  /** Converts cleaned text to a typed value; NULL when it does not parse (never an error). */
+  parse(expr: string, type: LogicalType, formats?: readonly string[]): string;
+  /** A stable hash of the given expressions (used for `_row_hash`). */
+  rowHash(exprs: readonly string[]): string;
+  /** Current timestamp expression is never used: time is injected, so timestamps arrive as parameters. */
+  timestampLiteral(date: Date): string;
+}
+
+export interface WarehouseCapabilities {
+  /** The engine can read landing files (CSV, JSON, Parquet) itself. */
+  readonly readsFilesNatively: boolean;
+  /** DDL (CREATE/DROP TABLE) takes part in transactions, so a failed step leaves no half-built table. */
+  readonly transactionalDdl: boolean;
+  /** `MERGE INTO` is available. */
+  readonly supportsMerge: boolean;
+}
+
+/** Reads the catalog. Pass the transaction's session to see tables it created but has not committed yet. */
+export interface Introspector {
+  tableExists(schema: string, table: string, session?: SqlSession): Promise<boolean>;
+  columns(schema: string, table: string, session?: SqlSession): Promise<ColumnInfo[]>;
+  tables(schema?: string, session?: SqlSession): Promise<{ schema: string; name: string }[]>;
+}
+
+export interface SqlParser {
+  /**
+   * The `schema.table` names a SELECT reads (CTE names excluded), or a parse error message.
+   * Used to take dependencies from what a model reads.
+   */
+  referencedTables(sql: string): Promise<{ tables: string[] } | { error: string }>;
+}
+
+export type FileFormat = 'csv' | 'jsonl' | 'json' | 'parquet';
+
+export interface CsvOptions {
+  readonly delimiter: string;
+  readonly quote: string;
+  readonly escape: string;
+  readonly encoding: 'utf-8' | 'latin-1';
+}
+
+export interface StageRequest {
+  readonly file: string;
+  readonly format: FileFormat;
+  readonly csv: CsvOptions;
+  /** For CSV/JSON: the column names, in file order (read from the header by the caller). */
+  readonly columns?: readonly string[];
+  /** Name of the temporary table to create. */
+  readonly stagingTable: string;
+}
+
+export interface StagedFile {
+  /** Columns staged, in file order, with their engine types. */
+  readonly columns: readonly ColumnInfo[];
+  /** Rows the engine parsed cleanly, held in the staging table. */
+  readonly rows: number;
+  /** SQL expression over the staging table giving each clean row's 0-based position among the clean rows, in file order. */
+  readonly rowIndexExpr: string;
+  /** Records the engine could not split into the expected columns (ragged rows, bad encoding). */
+  readonly rejects: readonly RejectedRecord[];
+}
+
+export interface RejectedRecord {
+  /** Byte offset where the engine says the bad record's line starts. */
+  readonly byteOffset: number;
+  readonly kind: string;
+  readonly message: string;
+  readonly rawLine: string;
+}
+
+export interface FileStager {
+  /** Loads one landing file into a temporary staging table inside `session`. */
+  stage(session: SqlSession, request: StageRequest): Promise<StagedFile>;
+}
+
+export interface Warehouse extends WarehouseDriver {
+  readonly engine: string;
+  /** Where the data lives, for messages (a file path or a connection string without secrets). */
+  readonly location: string;
+  readonly dialect: SqlDialect;
+  readonly capabilities: WarehouseCapabilities;
+  readonly introspector: Introspector;
+  readonly parser: SqlParser;
+  readonly files: FileStager;
+}
