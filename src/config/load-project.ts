@@ -25,8 +25,8 @@ export interface LoadedProject {
 function selfEntry(): string {
   // The project file's `import ... from 'refinery'` must resolve to this very package, even when the project
   // lives outside any node_modules: alias it to our own entry (compiled .js when built, .ts under the test runner).
-  const js = fileURLToPath(new URL('../index.js', import.meta.url));
-  return existsSync(js) ? js : fileURLToPath(new URL('../index.ts', import.meta.url));
+  const js = fileURLToPath(new URL('../project-file.js', import.meta.url));
+  return existsSync(js) ? js : fileURLToPath(new URL('../project-file.ts', import.meta.url));
 }
 
 /** Phase 1: find, import and validate the project file. */

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { SourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { recordStep } from '../state/run-records.js';
-import { lineAt } from '../config/locate-key.js';
 import { scanCsv, type CsvScan } from '../sources/csv-record-scanner.js';
 import { locateRejects, type LocatedReject } from '../sources/csv-reject-positions.js';
+import { locateJsonError } from '../sources/json-error-position.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
@@ -61,71 +61,71 @@ export async function ingestSource(ctx: RunContext, source: SourcePlan): Promise
     known.set(String(r.path), list);
   }
 
-  return warehouse.transaction(async (tx) => {
-    const outcomes: FileOutcome[] = [];
-    let rowsIn = 0;
-    let malformed = 0;
-    for (const [index, rel] of files.entries()) {
-      const abs = join(plan.projectDir, rel);
-      ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
-      const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
-      const { sha256, bytes } = scan ?? (await hashFile(abs));
-      const prior = known.get(rel) ?? [];
-      const same = prior.find((p) => p.hash === sha256);
-      if (same) {
-        outcomes.push({ path: rel, outcome: same.status === 'refused' ? 'still_refused' : 'unchanged', ...(same.batchId ? { batchId: same.batchId } : {}) });
-        continue;
-      }
-      const previousBatchId = prior.reduce<number | undefined>((max, p) => (p.batchId !== null && (max === undefined || p.batchId > max) ? p.batchId : max), undefined);
-      try {
-        const result = await ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId });
-        rowsIn += result.rows + result.malformedRows;
-        malformed += result.malformedRows;
-        outcomes.push({
-          path: rel,
-          outcome: previousBatchId === undefined ? 'ingested' : 'changed',
-          batchId: result.batchId,
-          rows: result.rows + result.malformedRows,
-          malformedRows: result.malformedRows,
-          ...(previousBatchId === undefined ? {} : { previousBatchId }),
-        });
-      } catch (error) {
-        if (!(error instanceof Refusal)) throw error;
-        await tx.execute(
-          `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason) VALUES ($1, $2, $3, 'refused', NULL, $4, $5, $6)`,
-          [source.name, rel, sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason],
-        );
-        outcomes.push({ path: rel, outcome: 'refused', reason: error.reason, ...(error.line ? { line: error.line } : {}) });
-      }
+  const outcomes: FileOutcome[] = [];
+  let rowsIn = 0;
+  let malformed = 0;
+  for (const [index, rel] of files.entries()) {
+    const abs = join(plan.projectDir, rel);
+    ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
+    const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
+    const { sha256, bytes } = scan ?? (await hashFile(abs));
+    const prior = known.get(rel) ?? [];
+    const same = prior.find((p) => p.hash === sha256);
+    if (same) {
+      outcomes.push({ path: rel, outcome: same.status === 'refused' ? 'still_refused' : 'unchanged', ...(same.batchId ? { batchId: same.batchId } : {}) });
+      continue;
     }
-    const ended = ctx.clock.now();
-    const ingested = outcomes.filter((o) => o.outcome === 'ingested' || o.outcome === 'changed').length;
-    const outcome: StepOutcome = {
-      ...emptyOutcome(step, 'bronze'),
-      status: ingested > 0 ? 'success' : 'skipped',
-      rowsIn,
-      rowsWritten: rowsIn,
-      files: outcomes,
-      message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? 'no new or changed files' : undefined,
-      durationMs: ended.getTime() - started.getTime(),
-    };
-    await recordStep(tx, {
-      runId: ctx.runId,
-      step,
-      kind: 'bronze',
-      status: outcome.status,
-      startedAt: started,
-      endedAt: ended,
-      rowsIn,
-      rowsWritten: rowsIn,
-      rowsQuarantined: 0,
-      rowsSuperseded: 0,
-      rowsWarned: 0,
-      ...(outcome.message ? { message: outcome.message } : {}),
-      details: { files: outcomes, malformedRows: malformed },
-    });
-    return outcome;
+    const previousBatchId = prior.reduce<number | undefined>((max, p) => (p.batchId !== null && (max === undefined || p.batchId > max) ? p.batchId : max), undefined);
+    try {
+      // One transaction per file: its rows, its batch and its file record commit together. A run killed between
+      // files resumes after the last committed one; an engine error on one file cannot poison the others.
+      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId }));
+      rowsIn += result.rows + result.malformedRows;
+      malformed += result.malformedRows;
+      outcomes.push({
+        path: rel,
+        outcome: previousBatchId === undefined ? 'ingested' : 'changed',
+        batchId: result.batchId,
+        rows: result.rows + result.malformedRows,
+        malformedRows: result.malformedRows,
+        ...(previousBatchId === undefined ? {} : { previousBatchId }),
+      });
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      await warehouse.execute(
+        `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason) VALUES ($1, $2, $3, 'refused', NULL, $4, $5, $6)`,
+        [source.name, rel, sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason],
+      );
+      outcomes.push({ path: rel, outcome: 'refused', reason: error.reason, ...(error.line ? { line: error.line } : {}) });
+    }
+  }
+  const ended = ctx.clock.now();
+  const ingested = outcomes.filter((o) => o.outcome === 'ingested' || o.outcome === 'changed').length;
+  const outcome: StepOutcome = {
+    ...emptyOutcome(step, 'bronze'),
+    status: ingested > 0 ? 'success' : 'skipped',
+    rowsIn,
+    rowsWritten: rowsIn,
+    files: outcomes,
+    message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? 'no new or changed files' : undefined,
+    durationMs: ended.getTime() - started.getTime(),
+  };
+  await recordStep(warehouse, {
+    runId: ctx.runId,
+    step,
+    kind: 'bronze',
+    status: outcome.status,
+    startedAt: started,
+    endedAt: ended,
+    rowsIn,
+    rowsWritten: rowsIn,
+    rowsQuarantined: 0,
+    rowsSuperseded: 0,
+    rowsWarned: 0,
+    ...(outcome.message ? { message: outcome.message } : {}),
+    details: { files: outcomes, malformedRows: malformed },
   });
+  return outcome;
 }
 
 interface FileFacts {
@@ -162,8 +162,11 @@ async function ingestFile(
     staged = await warehouse.files.stage(tx, { file: abs, format: source.format, csv: source.csv, ...(header ? { columns: header } : {}), stagingTable });
   } catch (error) {
     if (error instanceof JsonParseError) {
-      const line = error.line ?? (error.byteOffset === undefined ? undefined : lineAt(readFileSync(abs, 'utf8'), error.byteOffset));
-      throw new Refusal(`the JSON does not parse (${error.detail})`, line);
+      // Engines report offsets inside a record and drifting line numbers: find the spot ourselves (error path only).
+      const text = readFileSync(abs, 'utf8');
+      const located = source.format === 'json' ? locateJsonError(text) : locateJsonLinesError(text);
+      if (located) throw new Refusal(`the JSON does not parse: ${located.problem}`, located.line);
+      throw new Refusal(`the JSON does not parse (${error.detail.trim()})`, error.line);
     }
     if (error instanceof RefineryError && error.kind === 'input') throw new Refusal(error.message);
     throw error;
@@ -271,4 +274,14 @@ function hashInt(text: string): number {
   let h = 0;
   for (let i = 0; i < text.length; i++) h = (Math.imul(31, h) + text.charCodeAt(i)) | 0;
   return h;
+}
+
+function locateJsonLinesError(text: string): { line: number; problem: string } | undefined {
+  const lines = text.split('\n');
+  for (const [index, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    const error = locateJsonError(line);
+    if (error) return { line: index + 1, problem: error.problem };
+  }
+  return undefined;
 }
