@@ -108,6 +108,14 @@ export function fromZodIssue(ctx: IssueContext, issue: z.core.$ZodIssue): ErrorD
         hint: 'Use one of the allowed forms; see docs/project-file.md.',
       });
     }
+    case 'invalid_key':
+      return configIssue(ctx, path, {
+        code: 'config_invalid_name',
+        value: path[path.length - 1],
+        problem: `'${String(path[path.length - 1])}' is not a usable name`,
+        allowed: 'letters, digits and _, not starting with a digit',
+        hint: 'Rename it: names become SQL table and column names.',
+      });
     case 'invalid_format':
       return configIssue(ctx, path, {
         code: 'config_invalid_name',

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { usageError } from '../../errors.js';
+import { EngineError } from '../../warehouse/engine-error.js';
 import { action, withProject } from '../command-context.js';
 import { color, printJson, println, table } from '../output.js';
 
@@ -11,7 +13,16 @@ export function registerQuery(program: Command): void {
     .action(
       action(async (options, sql: string) =>
         withProject(options, async ({ warehouse }) => {
-          const result = await warehouse.query(sql);
+          let result;
+          try {
+            result = await warehouse.query(sql);
+          } catch (error) {
+            // A query that does not run is the user's SQL to fix, not a pipeline failure.
+            if (error instanceof EngineError) {
+              throw usageError({ code: 'query_failed', message: error.engineMessage, hint: 'Fix the SQL. `refinery status` lists the tables; `refinery show <layer.table>` shows their columns.' });
+            }
+            throw error;
+          }
           if (options.json) printJson(result.rows);
           else {
             println(table(result.rows, result.columns.map((c) => c.name)));
