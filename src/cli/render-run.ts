@@ -8,6 +8,7 @@ const STATUS_MARK: Record<StepOutcome['status'], string> = {
   skipped: color.dim('–'),
   failed: color.red('✘'),
   upstream_failed: color.yellow('⊘'),
+  cancelled: color.yellow('◌'),
 };
 
 function byReason(counts: Readonly<Record<string, number>>): string {

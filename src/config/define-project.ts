@@ -1,4 +1,4 @@
-import type { ProjectConfig } from './types.js';
+import type { ProjectConfig, TaskConfig } from './types.js';
 
 /**
  * Declares a Refinery project. It returns its argument unchanged: its job is to give the project file types
@@ -23,5 +23,32 @@ import type { ProjectConfig } from './types.js';
  * ```
  */
 export function defineProject<const T extends ProjectConfig>(config: T): T {
+  return config;
+}
+
+/**
+ * Declares a custom task: a TypeScript function that runs as a step of the graph, after the steps it names.
+ *
+ * @example
+ * ```ts
+ * import { defineProject, task } from 'refinery';
+ *
+ * export default defineProject({
+ *   name: 'shop',
+ *   tasks: {
+ *     'fetch-rates': task({
+ *       after: ['silver.customers'],
+ *       retry: { attempts: 3, delay: '1s', backoff: 'exponential' },
+ *       timeout: '30s',
+ *       run: async ({ signal, logger }) => {
+ *         const response = await fetch('https://example.com/rates', { signal });
+ *         logger.info(`rates: HTTP ${response.status}`);
+ *       },
+ *     }),
+ *   },
+ * });
+ * ```
+ */
+export function task<const T extends TaskConfig>(config: T): T {
   return config;
 }

@@ -6,9 +6,11 @@ import { createJiti } from 'jiti';
 import { RefineryError, configError, usageError, type ErrorData } from '../errors.js';
 import type { SqlParser } from '../warehouse/warehouse.js';
 import { closest, configIssue, fromZodIssue, type IssueContext, type KeyPath } from './config-issues.js';
-import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan } from './plan.js';
+import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan } from './plan.js';
 import { projectSchema } from './project-schema.js';
-import type { FileSourceConfig, ProjectConfig, SilverTableConfig } from './types.js';
+import type { FileSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
+import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
+import { parseDuration } from '../orchestrator/durations.js';
 
 export const CONFIG_FILE_NAMES = ['refinery.config.ts', 'refinery.config.mts', 'refinery.config.js', 'refinery.config.mjs'];
 
@@ -104,10 +106,11 @@ export function inferFormat(source: FileSourceConfig): SourcePlan['format'] | un
 
 function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
   const issues: ErrorData[] = [];
-  const sourceNames = Object.keys(config.sources);
+  const sources = config.sources ?? {};
+  const sourceNames = Object.keys(sources);
   const silver = config.silver ?? {};
   const silverNames = Object.keys(silver);
-  for (const [name, source] of Object.entries(config.sources)) {
+  for (const [name, source] of Object.entries(sources)) {
     if (!inferFormat(source)) {
       issues.push(configIssue(ctx, ['sources', name, 'path'], {
         code: 'config_unknown_format',
@@ -127,7 +130,7 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
   for (const [name, table] of Object.entries(silver)) {
     const at = (...rest: KeyPath): KeyPath => ['silver', name, ...rest];
     const from = table.from ?? name;
-    if (!config.sources[from]) {
+    if (!sources[from]) {
       issues.push(configIssue(ctx, table.from ? at('from') : at(), {
         code: 'config_unknown_source',
         value: from,
@@ -137,7 +140,7 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
       }));
     }
     const columnNames = Object.keys(table.columns);
-    const required = config.sources[from]?.columns;
+    const required = sources[from]?.columns;
     for (const [columnName, column] of Object.entries(table.columns)) {
       const raw = column.from ?? columnName;
       if (required && !column.sql && !required.includes(raw)) {
@@ -223,7 +226,77 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
       }
     });
   }
+  issues.push(...stepOptionIssues(ctx, config));
   return issues;
+}
+
+/** Step names every `after` may refer to: tables by layer, tasks by key. */
+function stepNames(config: ProjectConfig): string[] {
+  return [
+    ...Object.keys(config.sources ?? {}).map((n) => `bronze.${n}`),
+    ...Object.keys(config.silver ?? {}).map((n) => `silver.${n}`),
+    ...Object.keys(config.gold ?? {}).map((n) => `gold.${n}`),
+    ...Object.keys(config.tasks ?? {}),
+  ];
+}
+
+function stepOptionIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
+  const issues: ErrorData[] = [];
+  const names = stepNames(config);
+  const pools = Object.keys(config.pools ?? {});
+  const sections: [string, Record<string, StepOptions> | undefined, string][] = [
+    ['sources', config.sources, 'bronze'],
+    ['silver', config.silver, 'silver'],
+    ['gold', config.gold, 'gold'],
+    ['tasks', config.tasks, ''],
+  ];
+  for (const [section, entries, layer] of sections) {
+    for (const [name, options] of Object.entries(entries ?? {})) {
+      const self = layer ? `${layer}.${name}` : name;
+      (options.after ?? []).forEach((dep, i) => {
+        if (names.includes(dep) && dep !== self) return;
+        const suggestion = closest(dep, names);
+        issues.push(configIssue(ctx, [section, name, 'after', i], {
+          code: 'config_unknown_step',
+          problem: dep === self ? `a step cannot run after itself` : `there is no step '${dep}'`,
+          allowed: names.filter((n) => n !== self).join(', '),
+          hint: suggestion ? `Did you mean '${suggestion}'? Tables are named <layer>.<table>, tasks by their key.` : 'Tables are named <layer>.<table> (e.g. silver.customers), tasks by their key.',
+        }));
+      });
+      if (options.pool !== undefined && !pools.includes(options.pool)) {
+        issues.push(configIssue(ctx, [section, name, 'pool'], {
+          code: 'config_unknown_pool',
+          problem: `there is no pool '${options.pool}'`,
+          allowed: pools.join(', ') || '(no pools declared)',
+          hint: `Declare it with its slots, e.g. pools: { '${options.pool}': 2 }.`,
+        }));
+      }
+    }
+  }
+  return issues;
+}
+
+function retryPolicy(retry: RetryConfig | undefined, fallback: RetryConfig | undefined): RetryPolicy {
+  const r = retry ?? fallback;
+  if (!r) return NO_RETRY;
+  return {
+    attempts: r.attempts ?? 1,
+    delayMs: parseDuration(r.delay ?? '1s'),
+    backoff: r.backoff ?? 'exponential',
+    maxDelayMs: r.maxDelay === undefined ? 0 : parseDuration(r.maxDelay),
+    jitter: r.jitter === true ? 0.2 : typeof r.jitter === 'number' ? r.jitter : 0,
+  };
+}
+
+function stepSettings(options: StepOptions, config: ProjectConfig): Omit<StepPlan, 'name' | 'kind' | 'table' | 'dependsOn'> {
+  const timeout = options.timeout ?? config.defaults?.timeout;
+  return {
+    retry: retryPolicy(options.retry, config.defaults?.retry),
+    ...(timeout === undefined ? {} : { timeoutMs: parseDuration(timeout) }),
+    ...(options.pool ? { pool: options.pool } : {}),
+    trigger: options.trigger ?? 'all_success',
+    tags: options.tags ?? [],
+  };
 }
 
 function fingerprint(value: unknown): string {
@@ -234,7 +307,7 @@ function fingerprint(value: unknown): string {
 export async function planProject(project: LoadedProject, parser: SqlParser): Promise<Plan> {
   const { config, dir, file, text } = project;
   const ctx: IssueContext = { file, text, config };
-  const sources: SourcePlan[] = Object.entries(config.sources).map(([name, s]) => ({
+  const sources: SourcePlan[] = Object.entries(config.sources ?? {}).map(([name, s]) => ({
     name,
     path: s.path,
     format: inferFormat(s) ?? 'csv',
@@ -281,7 +354,8 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
     gold.push({ name, sql: model.sql, reads: reads.sort(), fingerprint: fingerprint(model.sql.trim()) });
   }
   if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
-  const steps = orderSteps(ctx, sources, silver, gold);
+  const tasks: TaskPlan[] = Object.entries(config.tasks ?? {}).map(([name, t]) => ({ name, run: t.run }));
+  const steps = orderSteps(ctx, config, sources, silver, gold, tasks);
   const warehousePath = config.warehouse?.path ?? '.refinery/warehouse.duckdb';
   const plan: Plan = {
     name: config.name,
@@ -295,7 +369,10 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
     sources,
     silver,
     gold,
+    tasks,
     steps,
+    concurrency: config.concurrency ?? 4,
+    pools: { ...(config.pools ?? {}) },
   };
   return deepFreeze(plan);
 }
@@ -317,19 +394,24 @@ function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
   return { name, ...body, reads, fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
 }
 
-function orderSteps(ctx: IssueContext, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[]): StepPlan[] {
+function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[], tasks: TaskPlan[]): StepPlan[] {
   const steps = new Map<string, StepPlan>();
-  for (const s of sources) steps.set(`bronze.${s.name}`, { name: `bronze.${s.name}`, kind: 'bronze', table: s.name, dependsOn: [] });
-  for (const s of silver) steps.set(`silver.${s.name}`, { name: `silver.${s.name}`, kind: 'silver', table: s.name, dependsOn: [`bronze.${s.source}`, ...s.reads] });
-  for (const g of gold) steps.set(`gold.${g.name}`, { name: `gold.${g.name}`, kind: 'gold', table: g.name, dependsOn: [...g.reads] });
+  const add = (name: string, kind: StepPlan['kind'], table: string, reads: readonly string[], options: StepOptions): void => {
+    steps.set(name, { name, kind, table, dependsOn: [...new Set([...reads, ...(options.after ?? [])])], ...stepSettings(options, config) });
+  };
+  for (const s of sources) add(`bronze.${s.name}`, 'bronze', s.name, [], config.sources?.[s.name] ?? {});
+  for (const s of silver) add(`silver.${s.name}`, 'silver', s.name, [`bronze.${s.source}`, ...s.reads], config.silver?.[s.name] ?? { columns: {} });
+  for (const g of gold) add(`gold.${g.name}`, 'gold', g.name, g.reads, config.gold?.[g.name] ?? { sql: '' });
+  for (const t of tasks) add(t.name, 'task', t.name, [], config.tasks?.[t.name] ?? { run: () => undefined });
   const ordered: StepPlan[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (name: string, trail: string[]): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(name)), name];
-      const [layer, table] = name.split('.') as [string, string];
-      throw configError(configIssue(ctx, layer === 'gold' ? ['gold', table, 'sql'] : ['silver', table], {
+      const step = steps.get(name) as StepPlan;
+      const at: KeyPath = step.kind === 'task' ? ['tasks', name] : step.kind === 'gold' ? ['gold', step.table, 'sql'] : [step.kind === 'bronze' ? 'sources' : step.kind, step.table];
+      throw configError(configIssue(ctx, at, {
         code: 'config_cycle',
         value: cycle.join(' → '),
         problem: `these steps depend on each other in a cycle: ${cycle.join(' → ')}`,

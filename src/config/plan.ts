@@ -1,4 +1,5 @@
-import type { CheckAction, CheckRule, CleanRule } from './types.js';
+import type { RetryPolicy } from '../orchestrator/retry-policy.js';
+import type { CheckAction, CheckRule, CleanRule, TaskContext, TriggerRule } from './types.js';
 import type { CsvOptions, FileFormat, LogicalType } from '../warehouse/warehouse.js';
 
 /**
@@ -14,8 +15,17 @@ export interface Plan {
   readonly sources: readonly SourcePlan[];
   readonly silver: readonly SilverPlan[];
   readonly gold: readonly GoldPlan[];
+  readonly tasks: readonly TaskPlan[];
   /** Every step in an order where each comes after everything it depends on. */
   readonly steps: readonly StepPlan[];
+  /** How many steps may run at once. */
+  readonly concurrency: number;
+  readonly pools: Readonly<Record<string, number>>;
+}
+
+export interface TaskPlan {
+  readonly name: string;
+  readonly run: (ctx: TaskContext) => unknown;
 }
 
 export interface WarehousePlan {
@@ -74,14 +84,21 @@ export interface GoldPlan {
   readonly fingerprint: string;
 }
 
-export type StepKind = 'bronze' | 'silver' | 'gold';
+export type StepKind = 'bronze' | 'silver' | 'gold' | 'task';
 
 export interface StepPlan {
-  /** `bronze.customers`, `silver.customers`, `gold.customer_360`: a step is named after the table it writes. */
+  /** `bronze.customers`, `silver.customers`, `gold.customer_360`: a step is named after the table it writes; a task by its key. */
   readonly name: string;
   readonly kind: StepKind;
+  /** The table (or task) name without its layer. */
   readonly table: string;
+  /** Steps that must finish first: the tables it reads plus its `after` list. */
   readonly dependsOn: readonly string[];
+  readonly retry: RetryPolicy;
+  readonly timeoutMs?: number;
+  readonly pool?: string;
+  readonly trigger: TriggerRule;
+  readonly tags: readonly string[];
 }
 
 export function deepFreeze<T>(value: T): T {

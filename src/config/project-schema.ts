@@ -30,6 +30,28 @@ const checkRule = z.union(
   { error: 'unknown check rule' },
 );
 
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\s*\d+(?:\.\d+)?\s*(ms|s|m|h|d)\s*$/)], { error: 'not a duration' });
+
+const stepOptions = {
+  after: z.array(z.string().min(1)).optional(),
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(100).optional(),
+      delay: duration.optional(),
+      backoff: z.enum(['fixed', 'linear', 'exponential']).optional(),
+      maxDelay: duration.optional(),
+      jitter: z.union([z.boolean(), z.number().min(0).max(1)]).optional(),
+    })
+    .optional(),
+  timeout: duration.optional(),
+  pool: z.string().min(1).optional(),
+  trigger: z.enum(['all_success', 'all_done', 'none_failed', 'one_failed']).optional(),
+  tags: z.array(z.string().min(1)).optional(),
+};
+
+/** Task names may use hyphens (`fetch-rates`): they name steps, not SQL tables. */
+const TASK_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
 const column = z.strictObject({
   from: identifier.optional(),
   sql: z.string().min(1).optional(),
@@ -51,6 +73,7 @@ const check = z.strictObject({
 const columnList = z.union([identifier, z.array(identifier).min(1)]);
 
 const silverTable = z.strictObject({
+  ...stepOptions,
   from: identifier.optional(),
   columns: z.record(identifier, column),
   checks: z.array(check).optional(),
@@ -61,6 +84,7 @@ const silverTable = z.strictObject({
 });
 
 const goldModel = z.strictObject({
+  ...stepOptions,
   sql: z.string().min(1),
   description: z.string().optional(),
 });
@@ -68,6 +92,7 @@ const goldModel = z.strictObject({
 const singleChar = z.string().length(1, { error: 'must be exactly one character' });
 
 const source = z.strictObject({
+  ...stepOptions,
   path: z.string().min(1),
   format: z.enum(['csv', 'jsonl', 'json', 'parquet']).optional(),
   columns: z.array(z.string().min(1)).optional(),
@@ -91,9 +116,22 @@ export const projectSchema = z.strictObject({
       threads: z.number().int().positive().optional(),
     })
     .optional(),
-  sources: z.record(identifier, source),
+  sources: z.record(identifier, source).optional(),
   silver: z.record(identifier, silverTable).optional(),
   gold: z.record(identifier, goldModel).optional(),
+  tasks: z
+    .record(
+      z.string().regex(TASK_NAME, { error: 'must be a name of letters, digits, _ and -' }),
+      z.strictObject({
+        ...stepOptions,
+        run: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', { error: 'must be a function' }),
+        description: z.string().optional(),
+      }),
+    )
+    .optional(),
+  concurrency: z.number().int().min(1).max(256).optional(),
+  pools: z.record(z.string().min(1), z.number().int().min(1)).optional(),
+  defaults: z.strictObject({ retry: stepOptions.retry, timeout: stepOptions.timeout }).optional(),
 });
 
 /** What each union accepts, in words, for messages. */
@@ -102,6 +140,7 @@ export const UNION_FORMS: Record<string, string> = {
     "'trim', 'lower', 'upper', 'collapse_spaces', 'title_case', 'digits_only', 'phone', { replace: { pattern, with } } or { sql: '<expression over value>' }",
   'unknown check rule': "'not_null', 'parses', { matches: '<regex>' }, { in: [...] }, { min, max }, { references: 'silver.<table>.<column>' } or { sql: '<boolean expression>' }",
   'unknown type': "'text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal' or 'decimal(p,s)'",
+  'not a duration': "a number of milliseconds, or a string such as '500ms', '30s', '15m', '2h', '1d'",
 };
 
 /** The keys an object schema at `path` accepts, for "supported keys are: ..." messages. */

@@ -2,9 +2,73 @@
  * The shape of `refinery.config.ts`. These types are what a project file sees in the editor through
  * `defineProject`; `load-project.ts` validates the same shape at run time and turns it into a frozen plan.
  */
-import type { LogicalType } from '../warehouse/warehouse.js';
+import type { LogicalType, QueryResult, SqlParam } from '../warehouse/warehouse.js';
 
 export type { LogicalType };
+
+/** '500ms', '30s', '15m', '2h', '1d', or milliseconds. */
+export type Duration = string | number;
+
+export interface RetryConfig {
+  /** Total attempts, the first included. Default 1 (no retry). */
+  attempts?: number;
+  /** Wait before the second attempt. Default '1s'. */
+  delay?: Duration;
+  /** How the wait grows: fixed, linear (delay × n) or exponential (delay × 2^(n-1)). Default 'exponential'. */
+  backoff?: 'fixed' | 'linear' | 'exponential';
+  /** Upper bound on any wait. */
+  maxDelay?: Duration;
+  /** Randomise each wait by up to this fraction (true = 0.2). Default off. */
+  jitter?: boolean | number;
+}
+
+export type TriggerRule = 'all_success' | 'all_done' | 'none_failed' | 'one_failed';
+
+/** How a step is scheduled: options shared by sources, silver and gold tables, and tasks. */
+export interface StepOptions {
+  /** Steps that must finish first, besides the tables this step reads (e.g. `['silver.customers', 'fetch-rates']`). */
+  after?: string[];
+  retry?: RetryConfig;
+  /** Abort an attempt that runs longer than this. */
+  timeout?: Duration;
+  /** Named pool whose slots this step takes (see `pools`). */
+  pool?: string;
+  /** When to run, given how upstream steps ended. Default 'all_success'. */
+  trigger?: TriggerRule;
+  /** Labels for `--select tag:<name>`. */
+  tags?: string[];
+}
+
+export interface TaskLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What a task's `run` receives. */
+export interface TaskContext {
+  /** The step's name (the key under `tasks`). */
+  readonly step: string;
+  readonly runId: number;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** Aborted on timeout or cancellation: pass it to fetch() and long waits. */
+  readonly signal: AbortSignal;
+  readonly logger: TaskLogger;
+  /** The project's warehouse. */
+  readonly warehouse: {
+    query(sql: string, params?: readonly SqlParam[]): Promise<QueryResult>;
+    execute(sql: string, params?: readonly SqlParam[]): Promise<number>;
+  };
+  /** Current time from the run's clock. */
+  now(): Date;
+}
+
+export interface TaskConfig extends StepOptions {
+  /** The work. Throw to fail the attempt; throw an error with `fatal: true` (e.g. `new FatalError(...)`) to stop retries. */
+  run: (ctx: TaskContext) => unknown;
+  description?: string;
+}
 
 export interface WarehouseConfig {
   /** Only `duckdb` today; PostgreSQL is planned. */
@@ -26,7 +90,7 @@ export interface CsvConfig {
   encoding?: 'utf-8' | 'latin-1';
 }
 
-export interface FileSourceConfig {
+export interface FileSourceConfig extends StepOptions {
   /** Landing files to ingest: a path or glob relative to the project directory, e.g. `landing/customers/*.csv`. */
   path: string;
   /** Default: taken from the file extension (`.csv`, `.jsonl`/`.ndjson`, `.json`, `.parquet`). */
@@ -88,7 +152,7 @@ export interface CheckConfig {
   description?: string;
 }
 
-export interface SilverTableConfig {
+export interface SilverTableConfig extends StepOptions {
   /** The source (bronze table) this table is built from. Default: the source of the same name. */
   from?: string;
   columns: Record<string, ColumnConfig>;
@@ -103,7 +167,7 @@ export interface SilverTableConfig {
   description?: string;
 }
 
-export interface GoldModelConfig {
+export interface GoldModelConfig extends StepOptions {
   /** One SELECT over silver (or other gold) tables; its dependencies are read from it. */
   sql: string;
   description?: string;
@@ -113,7 +177,15 @@ export interface ProjectConfig {
   /** Project name, shown in run records. */
   name: string;
   warehouse?: WarehouseConfig;
-  sources: Record<string, FileSourceConfig>;
+  sources?: Record<string, FileSourceConfig>;
   silver?: Record<string, SilverTableConfig>;
   gold?: Record<string, GoldModelConfig>;
+  /** Custom steps: TypeScript functions that run in the graph like any table. */
+  tasks?: Record<string, TaskConfig>;
+  /** How many steps may run at once. Default 4. */
+  concurrency?: number;
+  /** Named pools and their slots, e.g. `{ 'crm-db': 2 }`. */
+  pools?: Record<string, number>;
+  /** Retry and timeout defaults for every step that does not set its own. */
+  defaults?: Pick<StepOptions, 'retry' | 'timeout'>;
 }

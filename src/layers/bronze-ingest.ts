@@ -9,7 +9,7 @@ import { locateJsonError } from '../sources/json-error-position.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
-import { emptyOutcome, type FileOutcome, type RunContext, type StepOutcome } from '../orchestrator/run-context.js';
+import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { readFileSync } from 'node:fs';
 
 /** Lineage columns every bronze row carries, after the columns of the file itself. */
@@ -45,7 +45,7 @@ interface KnownFile {
  * exactly as received plus lineage. All files of the source commit in one transaction with their file records and
  * the step record, so a run killed midway leaves either all of this step or none of it.
  */
-export async function ingestSource(ctx: RunContext, source: SourcePlan): Promise<StepOutcome> {
+export async function ingestSource(ctx: StepContext, source: SourcePlan): Promise<StepOutcome> {
   const step = `bronze.${source.name}`;
   const started = ctx.clock.now();
   const { warehouse, plan } = ctx;
@@ -65,6 +65,7 @@ export async function ingestSource(ctx: RunContext, source: SourcePlan): Promise
   let rowsIn = 0;
   let malformed = 0;
   for (const [index, rel] of files.entries()) {
+    ctx.signal.throwIfAborted();
     const abs = join(plan.projectDir, rel);
     ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
     const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
@@ -79,7 +80,7 @@ export async function ingestSource(ctx: RunContext, source: SourcePlan): Promise
     try {
       // One transaction per file: its rows, its batch and its file record commit together. A run killed between
       // files resumes after the last committed one; an engine error on one file cannot poison the others.
-      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId }));
+      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId }), { signal: ctx.signal });
       rowsIn += result.rows + result.malformedRows;
       malformed += result.malformedRows;
       outcomes.push({
@@ -122,6 +123,7 @@ export async function ingestSource(ctx: RunContext, source: SourcePlan): Promise
     rowsQuarantined: 0,
     rowsSuperseded: 0,
     rowsWarned: 0,
+    attempts: ctx.attempt,
     ...(outcome.message ? { message: outcome.message } : {}),
     details: { files: outcomes, malformedRows: malformed },
   });
@@ -136,7 +138,7 @@ interface FileFacts {
 }
 
 async function ingestFile(
-  ctx: RunContext,
+  ctx: StepContext,
   tx: SqlSession,
   source: SourcePlan,
   rel: string,
@@ -246,7 +248,7 @@ function checkColumnNames(columns: readonly string[], line: number | undefined):
   }
 }
 
-async function ensureBronzeTable(ctx: RunContext, tx: SqlSession, name: string, staged: StagedFile): Promise<void> {
+async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: StagedFile): Promise<void> {
   const d = ctx.warehouse.dialect;
   const bronze = d.table('bronze', name);
   const current = await ctx.warehouse.introspector.columns('bronze', name, tx);

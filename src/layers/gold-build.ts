@@ -1,7 +1,7 @@
 import type { GoldPlan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
 import { EngineError } from '../warehouse/engine-error.js';
-import { emptyOutcome, type RunContext, type StepOutcome } from '../orchestrator/run-context.js';
+import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { record } from './silver-build.js';
 import { inputVersions, readTableState, writeTableState } from './table-state.js';
 
@@ -9,7 +9,7 @@ import { inputVersions, readTableState, writeTableState } from './table-state.js
  * Builds a gold model: its SELECT materialised as `gold.<name>`, replaced in one transaction so readers never
  * see a half-built table. Skipped when neither its SQL nor any table it reads changed since the last build.
  */
-export async function buildGold(ctx: RunContext, model: GoldPlan): Promise<StepOutcome> {
+export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<StepOutcome> {
   const step = `gold.${model.name}`;
   const started = ctx.clock.now();
   const d = ctx.warehouse.dialect;
@@ -50,7 +50,7 @@ export async function buildGold(ctx: RunContext, model: GoldPlan): Promise<StepO
     const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsWritten: written, message: reason, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
     return outcome;
-  });
+  }, { signal: ctx.signal });
 }
 
 function changedInputs(before: string, after: string): string[] {

@@ -2,7 +2,7 @@ import type { SilverPlan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
 import { recordStep } from '../state/run-records.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
-import { emptyOutcome, type RunContext, type StepOutcome } from '../orchestrator/run-context.js';
+import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE } from './bronze-ingest.js';
 import { beats, compileCandidates, latestFirst, rawName, silverColumnsDdl, SILVER_LINEAGE } from './silver-sql.js';
 import { inputVersions, readTableState, writeTableState } from './table-state.js';
@@ -15,7 +15,7 @@ type BuildMode = { kind: 'rebuild'; reason: string } | { kind: 'incremental'; re
  * referenced table or `--full-refresh` rebuild from all of bronze. Nothing is half-written: a `fail` check or
  * a NULL key throws before the transaction commits.
  */
-export async function buildSilver(ctx: RunContext, table: SilverPlan): Promise<StepOutcome> {
+export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<StepOutcome> {
   const step = `silver.${table.name}`;
   const started = ctx.clock.now();
   const { warehouse } = ctx;
@@ -68,10 +68,10 @@ export async function buildSilver(ctx: RunContext, table: SilverPlan): Promise<S
     const final = { ...outcome, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, final, started);
     return final;
-  });
+  }, { signal: ctx.signal });
 }
 
-function decideMode(ctx: RunContext, table: SilverPlan, state: Awaited<ReturnType<typeof readTableState>>, inputs: string, maxBatch: number): BuildMode {
+function decideMode(ctx: StepContext, table: SilverPlan, state: Awaited<ReturnType<typeof readTableState>>, inputs: string, maxBatch: number): BuildMode {
   if (ctx.fullRefresh) return { kind: 'rebuild', reason: 'full refresh requested: rebuilt from all of bronze' };
   if (!state) return { kind: 'rebuild', reason: 'first build' };
   if (state.fingerprint !== table.fingerprint) return { kind: 'rebuild', reason: 'its rules changed since the last build: rebuilt from all of bronze' };
@@ -86,7 +86,7 @@ function decideMode(ctx: RunContext, table: SilverPlan, state: Awaited<ReturnTyp
   return { kind: 'up_to_date', reason: 'up to date: no new bronze batches and no rule changes' };
 }
 
-async function syncQuarantineColumns(ctx: RunContext, tx: SqlSession, table: SilverPlan, bronzeAll: readonly { name: string; type: string }[]): Promise<void> {
+async function syncQuarantineColumns(ctx: StepContext, tx: SqlSession, table: SilverPlan, bronzeAll: readonly { name: string; type: string }[]): Promise<void> {
   const d = ctx.warehouse.dialect;
   const quarantineTable = d.table('quarantine', table.name);
   const existing = await ctx.warehouse.introspector.columns('quarantine', table.name, tx);
@@ -103,7 +103,7 @@ async function syncQuarantineColumns(ctx: RunContext, tx: SqlSession, table: Sil
 }
 
 async function applyBatches(
-  ctx: RunContext,
+  ctx: StepContext,
   tx: SqlSession,
   table: SilverPlan,
   bronzeColumns: readonly string[],
@@ -224,7 +224,7 @@ async function applyBatches(
   };
 }
 
-export async function record(tx: SqlSession, ctx: RunContext, outcome: StepOutcome, started: Date): Promise<void> {
+export async function record(tx: SqlSession, ctx: StepContext, outcome: StepOutcome, started: Date): Promise<void> {
   await recordStep(tx, {
     runId: ctx.runId,
     step: outcome.step,
@@ -237,6 +237,7 @@ export async function record(tx: SqlSession, ctx: RunContext, outcome: StepOutco
     rowsQuarantined: outcome.rowsQuarantined,
     rowsSuperseded: outcome.rowsSuperseded,
     rowsWarned: outcome.rowsWarned,
+    attempts: ctx.attempt,
     ...(outcome.message ? { message: outcome.message } : {}),
     details: { quarantinedByReason: outcome.quarantinedByReason, warningsByCheck: outcome.warningsByCheck },
   });

@@ -15,9 +15,17 @@ export interface RunContext {
   readonly progress: (event: ProgressEvent) => void;
 }
 
+/** What one attempt of one step sees: the run, plus its attempt number and abort signal. */
+export interface StepContext extends RunContext {
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+}
+
 export type ProgressEvent =
   | { readonly type: 'step-start'; readonly step: string }
   | { readonly type: 'step-detail'; readonly step: string; readonly detail: string }
+  | { readonly type: 'step-retry'; readonly step: string; readonly attempt: number; readonly error: string; readonly nextAttemptAt: Date }
+  | { readonly type: 'log'; readonly step: string; readonly level: 'info' | 'warn' | 'error'; readonly message: string }
   | { readonly type: 'step-end'; readonly step: string; readonly outcome: StepOutcome };
 
 export type FileOutcomeKind = 'ingested' | 'changed' | 'unchanged' | 'refused' | 'still_refused';
@@ -35,10 +43,12 @@ export interface FileOutcome {
   readonly line?: number;
 }
 
+export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed' | 'cancelled';
+
 export interface StepOutcome {
   readonly step: string;
-  readonly kind: 'bronze' | 'silver' | 'gold';
-  readonly status: 'success' | 'skipped' | 'failed' | 'upstream_failed';
+  readonly kind: 'bronze' | 'silver' | 'gold' | 'task';
+  readonly status: StepStatus;
   readonly rowsIn: number;
   readonly rowsWritten: number;
   readonly rowsQuarantined: number;
@@ -52,6 +62,10 @@ export interface StepOutcome {
   readonly durationMs: number;
   /** For a failed step: the error, as data. */
   readonly error?: ErrorData;
+  /** Filled in by the run: attempts made and when the step started and ended. */
+  readonly attempts?: number;
+  readonly startedAt?: string;
+  readonly endedAt?: string;
 }
 
 export function emptyOutcome(step: string, kind: StepOutcome['kind']): Omit<StepOutcome, 'status' | 'durationMs'> {

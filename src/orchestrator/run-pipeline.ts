@@ -3,117 +3,206 @@ import { RefineryError, type ErrorData } from '../errors.js';
 import { buildGold } from '../layers/gold-build.js';
 import { ingestSource } from '../layers/bronze-ingest.js';
 import { buildSilver } from '../layers/silver-build.js';
-import { finishRun, recordStep, startRun } from '../state/run-records.js';
+import { finishRun, recordAttempt, recordStep, startRun, type RunStatus } from '../state/run-records.js';
 import { EngineError } from '../warehouse/engine-error.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { systemClock, type Clock } from './clock.js';
-import { emptyOutcome, type ProgressEvent, type RunContext, type StepOutcome } from './run-context.js';
+import { GraphExecution, type GraphNode, type LiveState, type NodeResult } from './executor.js';
+import { emptyOutcome, type ProgressEvent, type RunContext, type StepContext, type StepOutcome } from './run-context.js';
+import { selectSteps } from './selection.js';
+import { runTask } from './task-step.js';
 
 export interface RunOptions {
   /** Rebuild every silver and gold table from all of bronze. */
   readonly fullRefresh?: boolean;
   readonly clock?: Clock;
   readonly progress?: (event: ProgressEvent) => void;
+  /** `--select` expressions; all steps when empty. */
+  readonly select?: readonly string[];
+  /** Abort to cancel the run: running steps get their signal, nothing half-written is committed. */
+  readonly signal?: AbortSignal;
+  /** What started the run: manual, schedule:<name>, file, api, pipeline. */
+  readonly trigger?: string;
+  /** Source of randomness for retry jitter (injected in tests). */
+  readonly random?: () => number;
+  /** Called whenever a step changes state, with where every step is (for `refinery why` during a run). */
+  readonly onLive?: (runId: number, live: ReadonlyMap<string, LiveState>) => void;
 }
 
 export interface RunReport {
   readonly runId: number;
   readonly project: string;
-  readonly status: 'success' | 'failed';
+  readonly status: 'success' | 'failed' | 'cancelled';
   readonly startedAt: string;
   readonly endedAt: string;
   readonly durationMs: number;
+  /** The interrupted run this one resumed, if any. */
+  readonly resumedRunId?: number;
   readonly steps: readonly StepOutcome[];
 }
 
 /**
- * Runs every step of the plan in dependency order. Each step commits on its own (data, state and step record
- * together), so a run killed midway resumes cleanly: finished steps are not redone and unfinished ones left no
- * trace. A failed step's dependents are marked `upstream_failed` and not run; independent steps still run.
+ * Runs the selected steps of the plan as a dependency graph: independent steps in parallel (up to the project's
+ * concurrency and pool slots), failures propagated by trigger rule, retryable failures retried with backoff.
+ * Each step commits on its own — data, state and step record together — so a killed run resumes cleanly.
  */
 export async function runPipeline(plan: Plan, warehouse: Warehouse, options: RunOptions = {}): Promise<RunReport> {
   const clock = options.clock ?? systemClock;
   const startedAt = clock.now();
   const fullRefresh = options.fullRefresh ?? false;
-  const runId = await startRun(warehouse, { project: plan.name, startedAt, fullRefresh });
+  const selected = selectSteps(plan, options.select ?? []);
+  const { runId, resumes } = await startRun(warehouse, {
+    project: plan.name,
+    startedAt,
+    fullRefresh,
+    trigger: options.trigger ?? 'manual',
+    ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
+  });
   const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}) };
-  const outcomes = new Map<string, StepOutcome>();
+  const steps = plan.steps.filter((s) => selected.has(s.name));
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  const nodes: GraphNode[] = steps.map((s) => ({
+    name: s.name,
+    dependsOn: s.dependsOn,
+    trigger: s.trigger,
+    retry: s.retry,
+    ...(s.timeoutMs === undefined ? {} : { timeoutMs: s.timeoutMs }),
+    ...(s.pool ? { pool: s.pool } : {}),
+  }));
 
-  for (const step of plan.steps) {
-    const failedUpstream = step.dependsOn.filter((dep) => {
-      const status = outcomes.get(dep)?.status;
-      return status === 'failed' || status === 'upstream_failed';
-    });
-    let outcome: StepOutcome;
-    if (failedUpstream.length > 0) {
-      outcome = { ...emptyOutcome(step.name, step.kind), status: 'upstream_failed', message: `not run: ${failedUpstream.join(', ')} failed`, durationMs: 0 };
-      await recordOutcome(ctx, outcome, clock.now());
-    } else {
-      ctx.progress({ type: 'step-start', step: step.name });
-      const stepStarted = clock.now();
-      try {
-        outcome = await runStep(ctx, step);
-      } catch (error) {
-        const data = stepErrorData(step, error);
-        outcome = { ...emptyOutcome(step.name, step.kind), status: 'failed', message: data.message, error: data, durationMs: clock.now().getTime() - stepStarted.getTime() };
-        await recordOutcome(ctx, outcome, stepStarted);
+  const finished = new Map<string, StepOutcome>();
+  const pendingRecords: Promise<void>[] = [];
+  const publishLive = (): void => {
+    if (options.onLive) options.onLive(runId, execution.live());
+  };
+  const execution: GraphExecution<StepOutcome> = new GraphExecution<StepOutcome>(nodes, {
+    clock,
+    concurrency: plan.concurrency,
+    pools: plan.pools,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    run: async (node, attempt, signal) => {
+      const step = byName.get(node.name) as StepPlan;
+      if (attempt === 1) ctx.progress({ type: 'step-start', step: step.name });
+      const outcome = resumes?.completed.has(step.name)
+        ? await skipCompleted(ctx, step, resumes.runId)
+        : await runStep({ ...ctx, attempt, signal }, step);
+      return { value: outcome, skipped: outcome.status === 'skipped' };
+    },
+    onEvent: async (event) => {
+      if (event.type === 'node_finished') {
+        // Failed, upstream_failed and cancelled steps are recorded as soon as they end (successful steps record
+        // themselves, inside their own transaction).
+        const result = event.result as NodeResult<StepOutcome>;
+        const step = byName.get(result.name) as StepPlan;
+        const outcome = finalOutcome(step, result);
+        finished.set(step.name, outcome);
+        if (result.status !== 'success' && result.status !== 'skipped') pendingRecords.push(recordFinal(ctx, outcome, result));
+        ctx.progress({ type: 'step-end', step: step.name, outcome });
+      } else if (event.type === 'attempt_failed') {
+        const { record } = event;
+        const data = errorData(event.node, record.error);
+        await recordAttempt(warehouse, {
+          runId,
+          step: event.node,
+          attempt: record.attempt,
+          startedAt: record.startedAt,
+          endedAt: record.endedAt,
+          status: 'failed',
+          ...(record.retryable === undefined ? {} : { retryable: record.retryable }),
+          ...(record.classification ? { classification: record.classification } : {}),
+          error: data.message,
+          ...(record.nextAttemptAt ? { nextAttemptAt: record.nextAttemptAt } : {}),
+        });
+        if (record.nextAttemptAt) ctx.progress({ type: 'step-retry', step: event.node, attempt: record.attempt, error: data.message, nextAttemptAt: record.nextAttemptAt });
       }
-    }
-    outcomes.set(step.name, outcome);
-    ctx.progress({ type: 'step-end', step: step.name, outcome });
-  }
-
-  const steps = plan.steps.map((s) => outcomes.get(s.name) as StepOutcome);
-  const failed = steps.find((s) => s.status === 'failed');
+      publishLive();
+    },
+  });
+  const results = await execution.execute();
+  await Promise.all(pendingRecords);
+  const outcomes = results.map((r) => finished.get(r.name) ?? finalOutcome(byName.get(r.name) as StepPlan, r));
+  const status: RunReport['status'] = options.signal?.aborted ? 'cancelled' : outcomes.some((o) => o.status === 'failed') ? 'failed' : 'success';
   const endedAt = clock.now();
-  await finishRun(warehouse, runId, failed ? 'failed' : 'success', endedAt, failed?.message);
+  const firstFailure = outcomes.find((o) => o.status === 'failed');
+  await finishRun(warehouse, runId, status as RunStatus, endedAt, firstFailure?.message);
   return {
     runId,
     project: plan.name,
-    status: failed ? 'failed' : 'success',
+    status,
     startedAt: startedAt.toISOString(),
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - startedAt.getTime(),
-    steps,
+    ...(resumes ? { resumedRunId: resumes.runId } : {}),
+    steps: outcomes,
   };
 }
 
-function runStep(ctx: RunContext, step: StepPlan): Promise<StepOutcome> {
+function runStep(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
+  const { plan } = ctx;
   switch (step.kind) {
     case 'bronze':
-      return ingestSource(ctx, ctx.plan.sources.find((s) => s.name === step.table) as (typeof ctx.plan.sources)[number]);
+      return ingestSource(ctx, plan.sources.find((s) => s.name === step.table) as (typeof plan.sources)[number]);
     case 'silver':
-      return buildSilver(ctx, ctx.plan.silver.find((s) => s.name === step.table) as (typeof ctx.plan.silver)[number]);
+      return buildSilver(ctx, plan.silver.find((s) => s.name === step.table) as (typeof plan.silver)[number]);
     case 'gold':
-      return buildGold(ctx, ctx.plan.gold.find((g) => g.name === step.table) as (typeof ctx.plan.gold)[number]);
+      return buildGold(ctx, plan.gold.find((g) => g.name === step.table) as (typeof plan.gold)[number]);
+    case 'task':
+      return runTask(ctx, plan.tasks.find((t) => t.name === step.table) as (typeof plan.tasks)[number]);
   }
 }
 
-function stepErrorData(step: StepPlan, error: unknown): ErrorData {
+async function skipCompleted(ctx: RunContext, step: StepPlan, interruptedRunId: number): Promise<StepOutcome> {
+  const now = ctx.clock.now();
+  const outcome: StepOutcome = { ...emptyOutcome(step.name, step.kind), status: 'skipped', message: `completed in run ${interruptedRunId}, which was interrupted; not redone`, durationMs: 0 };
+  await recordStep(ctx.warehouse, { runId: ctx.runId, step: step.name, kind: step.kind, status: 'skipped', startedAt: now, endedAt: now, rowsIn: 0, rowsWritten: 0, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, message: outcome.message ?? '', details: {} });
+  return outcome;
+}
+
+function finalOutcome(step: StepPlan, result: NodeResult<StepOutcome>): StepOutcome {
+  const timing = {
+    attempts: result.attempts.length,
+    ...(result.startedAt ? { startedAt: result.startedAt.toISOString() } : {}),
+    ...(result.endedAt ? { endedAt: result.endedAt.toISOString() } : {}),
+  };
+  if (result.value && (result.status === 'success' || result.status === 'skipped')) return { ...result.value, ...timing };
+  const base = { ...emptyOutcome(step.name, step.kind), durationMs: result.startedAt && result.endedAt ? result.endedAt.getTime() - result.startedAt.getTime() : 0, ...timing };
+  if (result.status === 'failed') {
+    const data = errorData(step.name, result.error);
+    const message = result.reason && result.attempts.length > 1 ? `${data.message} (${result.reason})` : data.message;
+    return { ...base, status: 'failed', message, error: data };
+  }
+  if (result.status === 'upstream_failed') return { ...base, status: 'upstream_failed', message: `not run: ${result.reason ?? 'an upstream step failed'}` };
+  if (result.status === 'skipped') return { ...base, status: 'skipped', message: result.reason ?? 'skipped' };
+  return { ...base, status: 'cancelled', message: result.reason ?? 'cancelled' };
+}
+
+export function errorData(step: string, error: unknown): ErrorData {
   if (error instanceof EngineError) {
-    return { ...error.data, step: step.name, message: `${step.name}: ${error.engineMessage.split('\n')[0]}`, hint: 'Run with --verbose to see the SQL that failed.' };
+    return { ...error.data, step, message: `${step}: ${error.engineMessage.split('\n')[0]}`, hint: 'Run with --verbose to see the SQL that failed.' };
   }
-  if (error instanceof RefineryError) return { ...error.data, step: step.name };
+  if (error instanceof RefineryError) return { ...error.data, step };
   const message = error instanceof Error ? error.message : String(error);
-  return { code: 'internal_error', step: step.name, message: `${step.name}: ${message}`, hint: 'This is a bug in Refinery; please report it with --verbose output.' };
+  const code = typeof (error as { code?: unknown })?.code === 'string' ? String((error as { code: string }).code) : 'step_error';
+  return { code, step, message: `${step}: ${message}` };
 }
 
-async function recordOutcome(ctx: RunContext, outcome: StepOutcome, startedAt: Date): Promise<void> {
-  await ctx.warehouse.transaction((tx) =>
-    recordStep(tx, {
-      runId: ctx.runId,
-      step: outcome.step,
-      kind: outcome.kind,
-      status: outcome.status,
-      startedAt,
-      endedAt: ctx.clock.now(),
-      rowsIn: 0,
-      rowsWritten: 0,
-      rowsQuarantined: 0,
-      rowsSuperseded: 0,
-      rowsWarned: 0,
-      ...(outcome.message ? { message: outcome.message } : {}),
-      details: outcome.error ? { error: outcome.error } : {},
-    }),
-  );
+async function recordFinal(ctx: RunContext, outcome: StepOutcome, result: NodeResult<StepOutcome>): Promise<void> {
+  const now = ctx.clock.now();
+  await recordStep(ctx.warehouse, {
+    runId: ctx.runId,
+    step: outcome.step,
+    kind: outcome.kind,
+    status: outcome.status,
+    startedAt: result.startedAt ?? now,
+    endedAt: result.endedAt ?? now,
+    rowsIn: 0,
+    rowsWritten: 0,
+    rowsQuarantined: 0,
+    rowsSuperseded: 0,
+    rowsWarned: 0,
+    attempts: result.attempts.length,
+    ...(outcome.message ? { message: outcome.message } : {}),
+    details: outcome.error ? { error: outcome.error } : {},
+  });
 }

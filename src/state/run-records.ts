@@ -1,7 +1,7 @@
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 
-export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
-export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed';
+export type RunStatus = 'running' | 'success' | 'failed' | 'cancelled' | 'interrupted';
+export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed' | 'cancelled';
 
 export interface StepRecord {
   readonly runId: number;
@@ -17,20 +17,53 @@ export interface StepRecord {
   readonly rowsWarned: number;
   readonly message?: string;
   readonly details: Record<string, unknown>;
+  readonly attempts?: number;
 }
 
-export async function startRun(warehouse: Warehouse, init: { project: string; startedAt: Date; fullRefresh: boolean }): Promise<number> {
+export interface StartedRun {
+  readonly runId: number;
+  /** The interrupted run this one resumes, and the steps that run completed (they are not redone). */
+  readonly resumes?: { readonly runId: number; readonly completed: ReadonlySet<string> };
+}
+
+export async function startRun(
+  warehouse: Warehouse,
+  init: { project: string; startedAt: Date; fullRefresh: boolean; trigger: string; selection?: string },
+): Promise<StartedRun> {
   return warehouse.transaction(async (tx) => {
-    // A run still marked running belongs to a process that died: nothing else can hold the warehouse now.
-    await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = $1 WHERE status = 'running'`, [init.startedAt]);
+    // A run still marked running belongs to a process that died: only one process can hold the warehouse.
+    await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = coalesce(ended_at, $1) WHERE status = 'running'`, [init.startedAt]);
+    const { rows: last } = await tx.query(
+      `SELECT r.run_id FROM refinery.runs r WHERE r.status = 'interrupted'
+         AND r.run_id = (SELECT max(run_id) FROM refinery.runs)
+         AND NOT EXISTS (SELECT 1 FROM refinery.runs n WHERE n.resumes_run_id = r.run_id)`,
+    );
+    let resumes: StartedRun['resumes'];
+    if (last[0] && !init.fullRefresh) {
+      const interrupted = Number(last[0].run_id);
+      const { rows: done } = await tx.query(`SELECT step FROM refinery.steps WHERE run_id = $1 AND status IN ('success', 'skipped')`, [interrupted]);
+      resumes = { runId: interrupted, completed: new Set(done.map((r) => String(r.step))) };
+    }
     const { rows } = await tx.query(`SELECT nextval('refinery.run_ids') AS id`);
     const runId = Number(rows[0]?.id);
     await tx.execute(
-      `INSERT INTO refinery.runs (run_id, project, status, started_at, full_refresh, pid) VALUES ($1, $2, 'running', $3, $4, $5)`,
-      [runId, init.project, init.startedAt, init.fullRefresh, process.pid],
+      `INSERT INTO refinery.runs (run_id, project, status, started_at, full_refresh, pid, trigger, selection, resumes_run_id)
+       VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8)`,
+      [runId, init.project, init.startedAt, init.fullRefresh, process.pid, init.trigger, init.selection ?? null, resumes?.runId ?? null],
     );
-    return runId;
+    return { runId, ...(resumes ? { resumes } : {}) };
   });
+}
+
+export async function recordAttempt(
+  session: SqlSession,
+  record: { runId: number; step: string; attempt: number; startedAt: Date; endedAt: Date; status: string; retryable?: boolean; classification?: string; error?: string; nextAttemptAt?: Date },
+): Promise<void> {
+  await session.execute(
+    `INSERT INTO refinery.attempts (run_id, step, attempt, started_at, ended_at, status, retryable, classification, error, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [record.runId, record.step, record.attempt, record.startedAt, record.endedAt, record.status, record.retryable ?? null, record.classification ?? null, record.error ?? null, record.nextAttemptAt ?? null],
+  );
 }
 
 export async function finishRun(warehouse: Warehouse, runId: number, status: RunStatus, endedAt: Date, error?: string): Promise<void> {
@@ -40,8 +73,8 @@ export async function finishRun(warehouse: Warehouse, runId: number, status: Run
 export async function recordStep(session: SqlSession, record: StepRecord): Promise<void> {
   await session.execute(
     `INSERT INTO refinery.steps (run_id, step, kind, status, started_at, ended_at, duration_ms, rows_in, rows_written,
-       rows_quarantined, rows_superseded, rows_warned, message, details)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+       rows_quarantined, rows_superseded, rows_warned, message, details, attempts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
     [
       record.runId,
       record.step,
@@ -57,6 +90,7 @@ export async function recordStep(session: SqlSession, record: StepRecord): Promi
       record.rowsWarned,
       record.message ?? null,
       JSON.stringify(record.details),
+      record.attempts ?? 1,
     ],
   );
 }

@@ -29,9 +29,14 @@ export interface SqlSession {
   execute(sql: string, params?: readonly SqlParam[]): Promise<number>;
 }
 
+export interface TransactionOptions {
+  /** Aborting interrupts the running statement and rolls the transaction back. */
+  readonly signal?: AbortSignal;
+}
+
 export interface WarehouseDriver extends SqlSession {
-  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>;
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws or is aborted. */
+  transaction<T>(work: (tx: SqlSession) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }
 

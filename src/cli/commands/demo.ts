@@ -23,7 +23,7 @@ export function registerDemo(program: Command): void {
         const shown = relative(process.cwd(), target) || '.';
         if (!options.json) println(fresh ? `${color.green('Scaffolded')} the customers template into ${shown}/\n` : `Using the existing project in ${shown}/\n`);
         return withProject({ ...options, project: target }, async (open) => {
-          const report = options.json ? await runPipeline(open.plan, open.warehouse) : await runAndRender(options, open, false);
+          const report = options.json ? await runPipeline(open.plan, open.warehouse) : await runAndRender(options, open);
           const layers = await summarizeLayers(open.warehouse);
           const gold = await open.warehouse.query(`SELECT * FROM gold.customer_360 ORDER BY customer_id LIMIT 10`).catch(() => undefined);
           if (options.json) {

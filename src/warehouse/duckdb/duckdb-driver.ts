@@ -2,7 +2,7 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb
 import { RefineryError } from '../../errors.js';
 import { EngineError, type EngineFailureKind } from '../engine-error.js';
 import { integerFromText, timestampToIso, toSqlTimestamp } from '../values.js';
-import type { ColumnInfo, QueryResult, Row, SqlParam, SqlSession, WarehouseDriver } from '../warehouse.js';
+import type { ColumnInfo, QueryResult, Row, SqlParam, SqlSession, TransactionOptions, WarehouseDriver } from '../warehouse.js';
 
 const BIG_INTEGER_TYPES = new Set(['BIGINT', 'HUGEINT', 'UBIGINT', 'UHUGEINT']);
 
@@ -106,12 +106,18 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
     return new DuckDBDriver(instance, await instance.connect());
   }
 
-  async transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: SqlSession) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const connection = await this.instance.connect();
     const session = new DuckDBSession(connection);
+    // An abort (timeout, Ctrl-C) interrupts the statement in flight; the rollback below undoes everything else.
+    const onAbort = (): void => connection.interrupt();
+    signal?.addEventListener('abort', onAbort, { once: true });
     await session.execute('BEGIN TRANSACTION');
     try {
       const result = await work(session);
+      signal?.throwIfAborted();
       await session.execute('COMMIT');
       return result;
     } catch (error) {
@@ -120,8 +126,9 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
       } catch {
         // The transaction may already be aborted by the engine; the original error is the one to report.
       }
-      throw error;
+      throw signal?.aborted ? signal.reason : error;
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       connection.closeSync();
     }
   }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { QueryResult, SqlParam, SqlSession, Warehouse, WarehouseCapabilities } from '../warehouse.js';
+import type { QueryResult, SqlParam, SqlSession, TransactionOptions, Warehouse, WarehouseCapabilities } from '../warehouse.js';
 import { DuckDBDialect } from './duckdb-dialect.js';
 import { DuckDBDriver } from './duckdb-driver.js';
 import { DuckDBFileStager } from './duckdb-file-stager.js';
@@ -52,8 +52,8 @@ export class DuckDBWarehouse implements Warehouse {
     return this.driver.execute(sql, params);
   }
 
-  transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T> {
-    return this.driver.transaction(work);
+  transaction<T>(work: (tx: SqlSession) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.driver.transaction(work, options);
   }
 
   close(): Promise<void> {
