@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { planProject, readProject } from '../../src/config/load-project.js';
 import type { Plan } from '../../src/config/plan.js';
 import { auditWarehouse, type AuditReport } from '../../src/layers/audit.js';
-import { TestClock } from '../../src/orchestrator/clock.js';
 import { runPipeline, type RunReport } from '../../src/orchestrator/run-pipeline.js';
 import { migrate } from '../../src/state/migrate.js';
 import { scaffoldProject } from '../../src/templates.js';
@@ -17,7 +16,6 @@ export function tempDir(prefix = 'refinery-test-'): string {
 
 /** A project on disk plus an open warehouse, driven the way the CLI drives it (read → migrate → plan → run). */
 export class TestProject {
-  readonly clock = new TestClock('2024-02-01T08:00:00Z');
   private warehouse: Warehouse | undefined;
   private plan: Plan | undefined;
 
@@ -58,10 +56,10 @@ export class TestProject {
     return { plan: this.plan, warehouse: this.warehouse };
   }
 
-  async run(options: { fullRefresh?: boolean } = {}): Promise<RunReport> {
+  /** Runs on the real clock: retries and timeouts in these tests are milliseconds. */
+  async run(options: { fullRefresh?: boolean; select?: string[] } = {}): Promise<RunReport> {
     const { plan, warehouse } = await this.open();
-    this.clock.tick(60_000);
-    return runPipeline(plan, warehouse, { clock: this.clock, ...options });
+    return runPipeline(plan, warehouse, options);
   }
 
   async rows(sql: string): Promise<Row[]> {
