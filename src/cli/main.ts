@@ -9,6 +9,9 @@ import { registerQuery } from './commands/query.js';
 import { registerRun } from './commands/run.js';
 import { registerShow } from './commands/show.js';
 import { registerStatus } from './commands/status.js';
+import { registerWhy } from './commands/why.js';
+import { registerGraph } from './commands/graph.js';
+import { registerShowRun } from './commands/show-run.js';
 import { color } from './output.js';
 
 // A closed pipe (`refinery history | head`) is the reader's choice, not an error.
@@ -38,6 +41,9 @@ registerShow(program);
 registerStatus(program);
 registerHistory(program);
 registerAudit(program);
+registerShowRun(program);
+registerWhy(program);
+registerGraph(program);
 registerDemo(program);
 
 program.addHelpText(
