@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { planProject, readProject, type LoadedProject } from './config/load-project.js';
 import type { Plan } from './config/plan.js';
 import { migrate } from './state/migrate.js';
+import { RefineryError } from './errors.js';
+import { readServiceLock } from './orchestrator/service-lock.js';
 import { DuckDBWarehouse } from './warehouse/duckdb/duckdb-warehouse.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
@@ -32,7 +34,21 @@ export async function openProject(projectDir: string): Promise<OpenProject> {
   const configured = project.config.warehouse?.path ?? '.refinery/warehouse.duckdb';
   const path = configured === ':memory:' ? configured : resolve(project.dir, configured);
   const threads = project.config.warehouse?.threads;
-  const warehouse = await DuckDBWarehouse.open({ path, ...(threads ? { threads } : {}) });
+  let warehouse: DuckDBWarehouse;
+  try {
+    warehouse = await DuckDBWarehouse.open({ path, ...(threads ? { threads } : {}) });
+  } catch (error) {
+    const service = readServiceLock(project.dir);
+    if (error instanceof RefineryError && error.code === 'warehouse_locked' && service) {
+      throw new RefineryError('usage', {
+        code: 'warehouse_held_by_service',
+        file: path,
+        message: `refinery serve (PID ${service.pid}) holds this project's warehouse.`,
+        hint: `Ask the service instead: curl -X POST ${service.url}/api/runs to run, ${service.url}/api/runs for history, ${service.url}/api/why/<step> for why — or stop it (kill ${service.pid}).`,
+      });
+    }
+    throw error;
+  }
   try {
     await migrate(warehouse);
     const plan = await planProject(project, warehouse.parser);

@@ -12,6 +12,7 @@ import { registerStatus } from './commands/status.js';
 import { registerWhy } from './commands/why.js';
 import { registerGraph } from './commands/graph.js';
 import { registerShowRun } from './commands/show-run.js';
+import { registerServe } from './commands/serve.js';
 import { color } from './output.js';
 
 // A closed pipe (`refinery history | head`) is the reader's choice, not an error.
@@ -44,6 +45,7 @@ registerAudit(program);
 registerShowRun(program);
 registerWhy(program);
 registerGraph(program);
+registerServe(program);
 registerDemo(program);
 
 program.addHelpText(

@@ -11,6 +11,7 @@ import { projectSchema } from './project-schema.js';
 import type { FileSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
 import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
 import { parseDuration } from '../orchestrator/durations.js';
+import { cronProblem } from '../orchestrator/schedule.js';
 
 export const CONFIG_FILE_NAMES = ['refinery.config.ts', 'refinery.config.mts', 'refinery.config.js', 'refinery.config.mjs'];
 
@@ -227,6 +228,50 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     });
   }
   issues.push(...stepOptionIssues(ctx, config));
+  issues.push(...serviceIssues(ctx, config));
+  return issues;
+}
+
+function validZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function serviceIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
+  const issues: ErrorData[] = [];
+  const names = stepNames(config);
+  const zoneIssue = (path: KeyPath, zone: string): void => {
+    if (!validZone(zone)) issues.push(configIssue(ctx, path, { code: 'config_unknown_timezone', problem: `'${zone}' is not a time zone`, allowed: "IANA names such as 'UTC', 'Europe/London', 'America/New_York'", hint: 'Use an IANA time zone name.' }));
+  };
+  const selectIssue = (path: KeyPath, selectors: readonly string[]): void => {
+    selectors.forEach((sel, i) => {
+      const name = sel.replace(/^\+/, '').replace(/\+$/, '');
+      if (sel.startsWith('layer:') || sel.startsWith('tag:') || names.includes(name)) return;
+      const suggestion = closest(name, names);
+      issues.push(configIssue(ctx, [...path, i], { code: 'config_unknown_step', problem: `there is no step '${name}'`, allowed: names.join(', '), hint: suggestion ? `Did you mean '${suggestion}'?` : 'Use a step name, +name, name+, layer:<layer> or tag:<tag>.' }));
+    });
+  };
+  for (const [name, schedule] of Object.entries(config.schedules ?? {})) {
+    if (schedule.cron) {
+      const problem = cronProblem(schedule.cron, schedule.timezone);
+      if (problem) issues.push(configIssue(ctx, ['schedules', name, 'cron'], { code: 'config_invalid_cron', problem: `'${schedule.cron}' is not a valid cron expression: ${problem}`, allowed: "'sec min hour day month weekday' or 'min hour day month weekday', e.g. '0 0 7 * * *' (07:00:00 daily)", hint: 'Fix the expression.' }));
+    }
+    if (schedule.timezone) zoneIssue(['schedules', name, 'timezone'], schedule.timezone);
+    if (schedule.select) selectIssue(['schedules', name, 'select'], schedule.select);
+  }
+  const tables = [...Object.keys(config.silver ?? {}).map((n) => `silver.${n}`), ...Object.keys(config.gold ?? {}).map((n) => `gold.${n}`)];
+  for (const [table, f] of Object.entries(config.alerts?.freshness ?? {})) {
+    if (!tables.includes(table)) issues.push(configIssue(ctx, ['alerts', 'freshness', table], { code: 'config_unknown_table', value: table, problem: `no step builds '${table}'`, allowed: tables.join(', '), hint: 'Name a silver or gold table of this project.' }));
+    if (f.timezone) zoneIssue(['alerts', 'freshness', table, 'timezone'], f.timezone);
+  }
+  for (const table of Object.keys(config.alerts?.quality ?? {})) {
+    if (!tables.includes(table)) issues.push(configIssue(ctx, ['alerts', 'quality', table], { code: 'config_unknown_table', value: table, problem: `no step builds '${table}'`, allowed: tables.filter((t) => t.startsWith('silver.')).join(', '), hint: 'Name a silver table of this project.' }));
+  }
+  if (config.triggers?.files && typeof config.triggers.files === 'object' && config.triggers.files.select) selectIssue(['triggers', 'files', 'select'], config.triggers.files.select);
   return issues;
 }
 
@@ -373,6 +418,29 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
     steps,
     concurrency: config.concurrency ?? 4,
     pools: { ...(config.pools ?? {}) },
+    schedules: Object.entries(config.schedules ?? {}).map(([name, sc]) => ({
+      name,
+      ...(sc.cron ? { cron: sc.cron } : {}),
+      ...(sc.every === undefined ? {} : { everyMs: parseDuration(sc.every) }),
+      timezone: sc.timezone ?? 'UTC',
+      select: sc.select ?? [],
+      overlap: sc.overlap ?? 'skip',
+      catchUpMs: sc.catchUp === undefined ? 0 : parseDuration(sc.catchUp),
+    })),
+    triggers: {
+      ...(config.triggers?.files
+        ? { files: { select: typeof config.triggers.files === 'object' ? (config.triggers.files.select ?? []) : [], pollEveryMs: typeof config.triggers.files === 'object' && config.triggers.files.pollEvery !== undefined ? parseDuration(config.triggers.files.pollEvery) : 2000 } }
+        : {}),
+      afterPipelines: (config.triggers?.afterPipelines ?? []).map((p) => ({ project: resolve(dir, p.project), select: p.select ?? [] })),
+      overlap: config.triggers?.overlap ?? 'queue',
+    },
+    alerts: {
+      ...(config.alerts?.webhook ? { webhook: typeof config.alerts.webhook === 'string' ? { url: config.alerts.webhook } : config.alerts.webhook } : {}),
+      ...(config.alerts?.command ? { command: config.alerts.command } : {}),
+      freshness: Object.entries(config.alerts?.freshness ?? {}).map(([table, f]) => ({ table, by: f.by, timezone: f.timezone ?? 'UTC' })),
+      quality: Object.entries(config.alerts?.quality ?? {}).map(([table, q]) => ({ table, maxQuarantinedPct: q.maxQuarantinedPct })),
+    },
+    serve: { host: config.serve?.host ?? '127.0.0.1', port: config.serve?.port ?? 7788, tokenEnv: config.serve?.tokenEnv ?? 'REFINERY_API_TOKEN' },
   };
   return deepFreeze(plan);
 }

@@ -21,6 +21,34 @@ export interface Plan {
   /** How many steps may run at once. */
   readonly concurrency: number;
   readonly pools: Readonly<Record<string, number>>;
+  readonly schedules: readonly SchedulePlan[];
+  readonly triggers: TriggersPlan;
+  readonly alerts: AlertsPlan;
+  readonly serve: { readonly host: string; readonly port: number; readonly tokenEnv: string };
+}
+
+export interface SchedulePlan {
+  readonly name: string;
+  readonly cron?: string;
+  readonly everyMs?: number;
+  readonly timezone: string;
+  readonly select: readonly string[];
+  readonly overlap: 'skip' | 'queue';
+  /** Missed fire times younger than this are caught up on start; 0 = off. */
+  readonly catchUpMs: number;
+}
+
+export interface TriggersPlan {
+  readonly files?: { readonly select: readonly string[]; readonly pollEveryMs: number };
+  readonly afterPipelines: readonly { readonly project: string; readonly select: readonly string[] }[];
+  readonly overlap: 'skip' | 'queue';
+}
+
+export interface AlertsPlan {
+  readonly webhook?: { readonly url?: string; readonly urlEnv?: string };
+  readonly command?: string;
+  readonly freshness: readonly { readonly table: string; readonly by: string; readonly timezone: string }[];
+  readonly quality: readonly { readonly table: string; readonly maxQuarantinedPct: number }[];
 }
 
 export interface TaskPlan {

@@ -132,6 +132,37 @@ export const projectSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(256).optional(),
   pools: z.record(z.string().min(1), z.number().int().min(1)).optional(),
   defaults: z.strictObject({ retry: stepOptions.retry, timeout: stepOptions.timeout }).optional(),
+  schedules: z
+    .record(
+      z.string().regex(TASK_NAME, { error: 'must be a name of letters, digits, _ and -' }),
+      z
+        .strictObject({
+          cron: z.string().min(1).optional(),
+          every: duration.optional(),
+          timezone: z.string().min(1).optional(),
+          select: z.array(z.string().min(1)).optional(),
+          overlap: z.enum(['skip', 'queue']).optional(),
+          catchUp: duration.optional(),
+        })
+        .refine((s) => (s.cron === undefined) !== (s.every === undefined), { error: 'needs exactly one of cron or every' }),
+    )
+    .optional(),
+  triggers: z
+    .strictObject({
+      files: z.union([z.boolean(), z.strictObject({ select: z.array(z.string()).optional(), pollEvery: duration.optional() })]).optional(),
+      afterPipelines: z.array(z.strictObject({ project: z.string().min(1), select: z.array(z.string()).optional() })).optional(),
+      overlap: z.enum(['skip', 'queue']).optional(),
+    })
+    .optional(),
+  alerts: z
+    .strictObject({
+      webhook: z.union([z.string().url(), z.strictObject({ url: z.string().url().optional(), urlEnv: z.string().min(1).optional() })]).optional(),
+      command: z.string().min(1).optional(),
+      freshness: z.record(z.string().regex(/^(silver|gold)\.[A-Za-z_][A-Za-z0-9_]*$/), z.strictObject({ by: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/), timezone: z.string().optional() })).optional(),
+      quality: z.record(z.string().regex(/^silver\.[A-Za-z_][A-Za-z0-9_]*$/), z.strictObject({ maxQuarantinedPct: z.number().min(0).max(100) })).optional(),
+    })
+    .optional(),
+  serve: z.strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), tokenEnv: z.string().min(1).optional() }).optional(),
 });
 
 /** What each union accepts, in words, for messages. */

@@ -173,6 +173,50 @@ export interface GoldModelConfig extends StepOptions {
   description?: string;
 }
 
+export interface ScheduleConfig {
+  /** Cron with optional seconds: 'sec min hour day month weekday' or the usual 5 fields, e.g. '0 0 7 * * *'. */
+  cron?: string;
+  /** Or a fixed interval, e.g. '15m'. */
+  every?: Duration;
+  /** IANA zone for cron, e.g. 'Europe/London'. Default UTC. */
+  timezone?: string;
+  /** Steps to run (`--select` syntax). Default: everything. */
+  select?: string[];
+  /** When the previous run is still going: 'skip' this one (default) or 'queue' one run after it. */
+  overlap?: 'skip' | 'queue';
+  /** Catch up a fire time missed while the service was down, if it is no older than this (e.g. '6h'). Off by default. */
+  catchUp?: Duration;
+}
+
+export interface TriggersConfig {
+  /** Run when a new or changed file appears in a landing zone. */
+  files?: boolean | { select?: string[]; pollEvery?: Duration };
+  /** Run after another project's successful run (path to that project). */
+  afterPipelines?: { project: string; select?: string[] }[];
+  /** Overlap policy for triggered runs. Default 'queue'. */
+  overlap?: 'skip' | 'queue';
+}
+
+export interface AlertsConfig {
+  /** POST a JSON body (Slack-compatible `text` field included) to this URL, or to the URL in this environment variable. */
+  webhook?: string | { url?: string; urlEnv?: string };
+  /** Run this shell command with the alert as JSON on stdin and in $REFINERY_ALERT_JSON; $REFINERY_ALERT_TEXT holds the text. */
+  command?: string;
+  /** Tables that must have been refreshed by a time of day, e.g. `{ 'gold.customer_360': { by: '07:00', timezone: 'Europe/London' } }`. */
+  freshness?: Record<string, { by: string; timezone?: string }>;
+  /** Alert when a run quarantines more than this share of a silver table's incoming rows, e.g. `{ 'silver.customers': { maxQuarantinedPct: 5 } }`. */
+  quality?: Record<string, { maxQuarantinedPct: number }>;
+}
+
+export interface ServeConfig {
+  /** Interface the HTTP API listens on. Default 127.0.0.1. Anything else requires a bearer token. */
+  host?: string;
+  /** Default 7788. */
+  port?: number;
+  /** Environment variable holding the API's bearer token. Default REFINERY_API_TOKEN. */
+  tokenEnv?: string;
+}
+
 export interface ProjectConfig {
   /** Project name, shown in run records. */
   name: string;
@@ -188,4 +232,10 @@ export interface ProjectConfig {
   pools?: Record<string, number>;
   /** Retry and timeout defaults for every step that does not set its own. */
   defaults?: Pick<StepOptions, 'retry' | 'timeout'>;
+  /** When `refinery serve` runs the project. */
+  schedules?: Record<string, ScheduleConfig>;
+  /** Events that make `refinery serve` run the project. */
+  triggers?: TriggersConfig;
+  alerts?: AlertsConfig;
+  serve?: ServeConfig;
 }

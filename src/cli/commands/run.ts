@@ -6,6 +6,8 @@ import { color, printJson, println } from '../output.js';
 import { renderRunSummary, renderStep } from '../render-run.js';
 import { Spinner } from '../spinner.js';
 import { clearLiveStatus, writeLiveStatus } from '../../orchestrator/live-status.js';
+import { afterRun } from '../../orchestrator/after-run.js';
+import { systemClock } from '../../orchestrator/clock.js';
 
 /** The stable `--json` shape of a run: issue #5's contract plus the row accounting. */
 export function runToJson(report: RunReport): Record<string, unknown> {
@@ -102,6 +104,8 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
       },
     });
     spinner.stop();
+    const alerts = await afterRun(open.plan, open.warehouse, systemClock, report);
+    if (!options.json) for (const alert of alerts) println(color.yellow(`alert: ${alert.text}`));
     if (options.json) printJson(runToJson(report));
     else println(renderRunSummary(report, open.plan.warehouse.path));
     return report;
