@@ -57,7 +57,7 @@ describe('refinery CLI', () => {
     const human = refinery(['run'], { cwd: dir });
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('up to date');
-    expect(human.stdout).not.toMatch(/\x1b\[/); // NO_COLOR is honoured
+    expect(human.stdout.includes('\u001b[')).toBe(false); // NO_COLOR is honoured
 
     const history = refinery(['history', '--json', '--project', dir], { cwd: root });
     expect(JSON.parse(history.stdout).map((r: { runId: number }) => r.runId)).toEqual([2, 1]);
