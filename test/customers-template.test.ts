@@ -138,7 +138,7 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
       silver: await project.rows(`SELECT * FROM silver.customers ORDER BY customer_id`),
       quarantine: await project.rows(`SELECT * FROM quarantine.customers ORDER BY _source_row`),
       gold: await project.rows(`SELECT * FROM gold.customer_360 ORDER BY customer_id`),
-      batches: await project.rows(`SELECT batch_id, source, path FROM refinery.batches ORDER BY batch_id`),
+      batches: await project.rows(`SELECT batch_id, source, path FROM refinery.batches ORDER BY source, batch_id`),
     });
     const before = await snapshot();
     const second = await project.run();
@@ -153,11 +153,11 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
     project.write('landing/orders/orders_day1.csv', 'order_id,customer_id,order_date,amount\n5001,1001,2024-01-12,300.00\n');
     const report = await project.run();
     const files = report.steps.find((s) => s.step === 'bronze.orders')?.files ?? [];
-    expect(files).toEqual([expect.objectContaining({ path: 'landing/orders/orders_day1.csv', outcome: 'changed', previousBatchId: 2, batchId: 3, rows: 1 })]);
+    expect(files).toEqual([expect.objectContaining({ path: 'landing/orders/orders_day1.csv', outcome: 'changed', previousBatchId: 1, batchId: 2, rows: 1 })]);
     // Bronze is append-only: both versions of the file are kept.
     expect(await project.rows(`SELECT _batch_id, count(*) AS n FROM bronze.orders GROUP BY 1 ORDER BY 1`)).toEqual([
-      { _batch_id: 2, n: 7 },
-      { _batch_id: 3, n: 1 },
+      { _batch_id: 1, n: 7 },
+      { _batch_id: 2, n: 1 },
     ]);
     // The later batch's version of order 5001 wins.
     expect(await project.rows(`SELECT CAST(amount AS VARCHAR) AS amount FROM silver.orders WHERE order_id = 5001`)).toEqual([{ amount: '300.00' }]);

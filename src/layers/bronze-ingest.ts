@@ -194,7 +194,9 @@ async function ingestFile(
 
   const bronze = d.table('bronze', source.name);
   await ensureBronzeTable(ctx, tx, source.name, staged);
-  const { rows: idRows } = await tx.query(`SELECT nextval('refinery.batch_ids') AS id`);
+  // Batch ids count per source: one step ingests a source's files in path order, so the numbering is the same
+  // however many sources are ingested side by side, and a re-run after a crash numbers exactly as before.
+  const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
   const batchId = Number(idRows[0]?.id);
   const ingestedAt = ctx.runStartedAt;
   // Clean rows fill, in order, the record numbers the rejected records did not take: with rejects at records

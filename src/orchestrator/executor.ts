@@ -82,6 +82,13 @@ interface NodeState<T> {
 export class GraphExecution<T> {
   private readonly states = new Map<string, NodeState<T>>();
   private readonly order: string[];
+  private readonly position = new Map<string, number>();
+  private readonly dependents = new Map<string, string[]>();
+  /** Pending steps whose upstream changed since they were last looked at. */
+  private readonly toEvaluate = new Set<string>();
+  /** Steps allowed to run, in graph order, waiting for a slot. */
+  private ready: string[] = [];
+  private unfinished: number;
   private wake: () => void = () => {};
   private running = 0;
   private readonly poolUse = new Map<string, Set<string>>();
@@ -93,9 +100,14 @@ export class GraphExecution<T> {
   ) {
     this.order = nodes.map((n) => n.name);
     const names = new Set(this.order);
-    for (const node of nodes) {
-      this.states.set(node.name, { node: { ...node, dependsOn: node.dependsOn.filter((d) => names.has(d)) }, phase: 'pending', attempt: 0, attempts: [] });
-    }
+    nodes.forEach((node, i) => {
+      const dependsOn = node.dependsOn.filter((d) => names.has(d));
+      this.states.set(node.name, { node: { ...node, dependsOn }, phase: 'pending', attempt: 0, attempts: [] });
+      this.position.set(node.name, i);
+      for (const d of dependsOn) this.dependents.set(d, [...(this.dependents.get(d) ?? []), node.name]);
+      if (dependsOn.length === 0) this.toEvaluate.add(node.name);
+    });
+    this.unfinished = nodes.length;
   }
 
   /** Runs the graph to completion (or cancellation) and returns each node's result, in graph order. */
@@ -107,7 +119,7 @@ export class GraphExecution<T> {
         const changed = new Promise<void>((resolve) => (this.wake = resolve));
         if (this.options.signal?.aborted) this.cancelRemaining();
         this.advance();
-        if ([...this.states.values()].every((s) => s.phase === 'done')) break;
+        if (this.unfinished === 0) break;
         await changed;
       }
       await Promise.all(this.inFlight);
@@ -120,11 +132,12 @@ export class GraphExecution<T> {
   /** Where every step is right now. */
   live(): Map<string, LiveState> {
     const out = new Map<string, LiveState>();
-    for (const [name, s] of this.states) out.set(name, this.liveState(s));
+    const runningNames = this.runningNames();
+    for (const [name, s] of this.states) out.set(name, this.liveState(s, runningNames));
     return out;
   }
 
-  private liveState(s: NodeState<T>): LiveState {
+  private liveState(s: NodeState<T>, runningNames: string[]): LiveState {
     switch (s.phase) {
       case 'done':
         return { state: 'done', status: s.result?.status ?? 'failed', ...(s.result?.reason ? { reason: s.result.reason } : {}) };
@@ -134,7 +147,7 @@ export class GraphExecution<T> {
         return { state: 'waiting_retry', attempt: s.attempt, nextAttemptAt: s.nextAttemptAt ?? this.options.clock.now(), lastError: s.lastError ?? '' };
       case 'ready': {
         const pool = s.node.pool;
-        const holders = pool && this.poolFull(pool) ? [...(this.poolUse.get(pool) ?? [])] : this.runningNames();
+        const holders = pool && this.poolFull(pool) ? [...(this.poolUse.get(pool) ?? [])] : runningNames;
         return { state: 'waiting_slot', ...(pool && this.poolFull(pool) ? { pool } : {}), holders };
       }
       default:
@@ -151,22 +164,41 @@ export class GraphExecution<T> {
     return limit !== undefined && (this.poolUse.get(pool)?.size ?? 0) >= limit;
   }
 
+  /**
+   * Decides what can happen now. Only steps whose upstream changed are re-evaluated, and only ready steps are
+   * considered for a slot, so a graph of thousands of steps costs little per step.
+   */
   private advance(): void {
-    for (const name of this.order) {
-      const s = this.states.get(name) as NodeState<T>;
-      if (s.phase !== 'pending') continue;
-      const upstream = new Map(s.node.dependsOn.map((d) => [d, this.states.get(d)?.result?.status]));
-      const decision = decideTrigger(s.node.trigger, upstream);
-      if (decision.kind === 'run') s.phase = 'ready';
-      else if (decision.kind === 'finish') this.finish(s, { name, status: decision.status, attempts: [], reason: decision.reason });
+    while (this.toEvaluate.size > 0) {
+      const batch = [...this.toEvaluate].sort((a, b) => (this.position.get(a) ?? 0) - (this.position.get(b) ?? 0));
+      this.toEvaluate.clear();
+      for (const name of batch) {
+        const s = this.states.get(name) as NodeState<T>;
+        if (s.phase !== 'pending') continue;
+        const upstream = new Map(s.node.dependsOn.map((d) => [d, this.states.get(d)?.result?.status]));
+        const decision = decideTrigger(s.node.trigger, upstream);
+        if (decision.kind === 'run') this.makeReady(s);
+        else if (decision.kind === 'finish') this.finish(s, { name, status: decision.status, attempts: [], reason: decision.reason });
+      }
     }
-    for (const name of this.order) {
+    if (this.ready.length === 0 || this.running >= this.options.concurrency) return;
+    const stillWaiting: string[] = [];
+    for (const name of this.ready) {
       const s = this.states.get(name) as NodeState<T>;
       if (s.phase !== 'ready') continue;
-      if (this.running >= this.options.concurrency) break;
-      if (s.node.pool && this.poolFull(s.node.pool)) continue;
-      this.start(s);
+      if (this.running >= this.options.concurrency || (s.node.pool && this.poolFull(s.node.pool))) stillWaiting.push(name);
+      else this.start(s);
     }
+    this.ready = stillWaiting;
+  }
+
+  private makeReady(s: NodeState<T>): void {
+    s.phase = 'ready';
+    const at = this.position.get(s.node.name) ?? 0;
+    // Keep the queue in graph order so runs are deterministic.
+    let i = this.ready.length;
+    while (i > 0 && (this.position.get(this.ready[i - 1] as string) ?? 0) > at) i--;
+    this.ready.splice(i, 0, s.node.name);
   }
 
   private start(s: NodeState<T>): void {
@@ -263,7 +295,7 @@ export class GraphExecution<T> {
     s.lastError = error instanceof Error ? error.message : String(error);
     try {
       await clock.sleep(delay, this.options.signal);
-      s.phase = 'ready';
+      this.makeReady(s);
       this.wake();
     } catch {
       this.finish(s, { name: s.node.name, status: 'cancelled', attempts: s.attempts, error, reason: 'the run was cancelled while waiting to retry', startedAt: s.startedAt, endedAt: clock.now() });
@@ -273,6 +305,9 @@ export class GraphExecution<T> {
   private finish(s: NodeState<T>, result: NodeResult<T>): void {
     s.phase = 'done';
     s.result = result;
+    this.unfinished -= 1;
+    for (const d of this.dependents.get(s.node.name) ?? []) this.toEvaluate.add(d);
+    this.wake();
     void this.options.onEvent?.({ type: 'node_finished', node: s.node.name, result });
   }
 

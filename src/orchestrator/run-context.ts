@@ -1,5 +1,6 @@
 import type { Plan } from '../config/plan.js';
 import type { ErrorData } from '../errors.js';
+import type { StepRecordBuffer } from '../state/run-records.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Clock } from './clock.js';
 
@@ -13,6 +14,8 @@ export interface RunContext {
   readonly fullRefresh: boolean;
   /** Progress for long work (the CLI shows a spinner); never required for correctness. */
   readonly progress: (event: ProgressEvent) => void;
+  /** Group-committed records for steps without a data transaction of their own. */
+  readonly records: StepRecordBuffer;
 }
 
 /** What one attempt of one step sees: the run, plus its attempt number and abort signal. */

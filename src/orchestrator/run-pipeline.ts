@@ -3,7 +3,7 @@ import { RefineryError, type ErrorData } from '../errors.js';
 import { buildGold } from '../layers/gold-build.js';
 import { ingestSource } from '../layers/bronze-ingest.js';
 import { buildSilver } from '../layers/silver-build.js';
-import { finishRun, recordAttempt, recordStep, startRun, type RunStatus } from '../state/run-records.js';
+import { finishRun, recordAttempt, startRun, StepRecordBuffer, type RunStatus } from '../state/run-records.js';
 import { EngineError } from '../warehouse/engine-error.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { systemClock, type Clock } from './clock.js';
@@ -26,7 +26,7 @@ export interface RunOptions {
   /** Source of randomness for retry jitter (injected in tests). */
   readonly random?: () => number;
   /** Called whenever a step changes state, with where every step is (for `refinery why` during a run). */
-  readonly onLive?: (runId: number, live: ReadonlyMap<string, LiveState>) => void;
+  readonly onLive?: (runId: number, live: () => ReadonlyMap<string, LiveState>) => void;
 }
 
 export interface RunReport {
@@ -58,7 +58,8 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     trigger: options.trigger ?? 'manual',
     ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
   });
-  const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}) };
+  const records = new StepRecordBuffer(warehouse);
+  const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}), records };
   const steps = plan.steps.filter((s) => selected.has(s.name));
   const byName = new Map(steps.map((s) => [s.name, s]));
   const nodes: GraphNode[] = steps.map((s) => ({
@@ -71,9 +72,9 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
   }));
 
   const finished = new Map<string, StepOutcome>();
-  const pendingRecords: Promise<void>[] = [];
   const publishLive = (): void => {
-    if (options.onLive) options.onLive(runId, execution.live());
+    // Computing every step's state is O(steps): hand over a getter, so listeners that throttle pay only when they look.
+    if (options.onLive) options.onLive(runId, () => execution.live());
   };
   const execution: GraphExecution<StepOutcome> = new GraphExecution<StepOutcome>(nodes, {
     clock,
@@ -97,7 +98,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
         const step = byName.get(result.name) as StepPlan;
         const outcome = finalOutcome(step, result);
         finished.set(step.name, outcome);
-        if (result.status !== 'success' && result.status !== 'skipped') pendingRecords.push(recordFinal(ctx, outcome, result));
+        if (result.status !== 'success' && result.status !== 'skipped') recordFinal(ctx, outcome, result);
         ctx.progress({ type: 'step-end', step: step.name, outcome });
       } else if (event.type === 'attempt_failed') {
         const { record } = event;
@@ -120,7 +121,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     },
   });
   const results = await execution.execute();
-  await Promise.all(pendingRecords);
+  await records.flush();
   const outcomes = results.map((r) => finished.get(r.name) ?? finalOutcome(byName.get(r.name) as StepPlan, r));
   const status: RunReport['status'] = options.signal?.aborted ? 'cancelled' : outcomes.some((o) => o.status === 'failed') ? 'failed' : 'success';
   const endedAt = clock.now();
@@ -155,7 +156,7 @@ function runStep(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
 async function skipCompleted(ctx: RunContext, step: StepPlan, interruptedRunId: number): Promise<StepOutcome> {
   const now = ctx.clock.now();
   const outcome: StepOutcome = { ...emptyOutcome(step.name, step.kind), status: 'skipped', message: `completed in run ${interruptedRunId}, which was interrupted; not redone`, durationMs: 0 };
-  await recordStep(ctx.warehouse, { runId: ctx.runId, step: step.name, kind: step.kind, status: 'skipped', startedAt: now, endedAt: now, rowsIn: 0, rowsWritten: 0, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, message: outcome.message ?? '', details: {} });
+  ctx.records.add({ runId: ctx.runId, step: step.name, kind: step.kind, status: 'skipped', startedAt: now, endedAt: now, rowsIn: 0, rowsWritten: 0, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, message: outcome.message ?? '', details: {} });
   return outcome;
 }
 
@@ -187,9 +188,9 @@ export function errorData(step: string, error: unknown): ErrorData {
   return { code, step, message: `${step}: ${message}` };
 }
 
-async function recordFinal(ctx: RunContext, outcome: StepOutcome, result: NodeResult<StepOutcome>): Promise<void> {
+function recordFinal(ctx: RunContext, outcome: StepOutcome, result: NodeResult<StepOutcome>): void {
   const now = ctx.clock.now();
-  await recordStep(ctx.warehouse, {
+  ctx.records.add({
     runId: ctx.runId,
     step: outcome.step,
     kind: outcome.kind,

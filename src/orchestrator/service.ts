@@ -45,7 +45,7 @@ export interface ServiceOptions {
 
 export class Service {
   private readonly stopping = new AbortController();
-  private current: { promise: Promise<RunReport>; request: RunRequest; controller: AbortController; runId?: number; live?: ReadonlyMap<string, LiveState> } | undefined;
+  private current: { promise: Promise<RunReport>; request: RunRequest; controller: AbortController; runId?: number; liveView?: () => ReadonlyMap<string, LiveState> } | undefined;
   private queued: RunRequest | undefined;
   private readonly loops: Promise<void>[] = [];
   private readonly finished: RunReport[] = [];
@@ -107,7 +107,7 @@ export class Service {
   /** The run in progress, if any, and where each of its steps is. */
   status(): { running?: { runId?: number; trigger: string; live: Record<string, LiveState> }; queued?: string; nextFires: Record<string, string> } {
     return {
-      ...(this.current ? { running: { ...(this.current.runId ? { runId: this.current.runId } : {}), trigger: this.current.request.trigger, live: Object.fromEntries(this.current.live ?? []) } } : {}),
+      ...(this.current ? { running: { ...(this.current.runId ? { runId: this.current.runId } : {}), trigger: this.current.request.trigger, live: Object.fromEntries(this.current.liveView?.() ?? []) } } : {}),
       ...(this.queued ? { queued: this.queued.trigger } : {}),
       nextFires: Object.fromEntries([...this.nextFires].map(([k, v]) => [k, v.toISOString()])),
     };
@@ -136,7 +136,7 @@ export class Service {
       ...(request.fullRefresh ? { fullRefresh: true } : {}),
       onLive: (runId, live) => {
         slot.runId = runId;
-        slot.live = live;
+        slot.liveView = live;
       },
     });
     slot.promise.then(

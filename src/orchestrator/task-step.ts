@@ -1,6 +1,5 @@
 import type { TaskPlan } from '../config/plan.js';
 import type { TaskContext } from '../config/types.js';
-import { recordStep } from '../state/run-records.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from './run-context.js';
 
 /**
@@ -23,7 +22,7 @@ export async function runTask(ctx: StepContext, task: TaskPlan): Promise<StepOut
   const ended = ctx.clock.now();
   const message = typeof returned === 'string' ? returned : undefined;
   const outcome: StepOutcome = { ...emptyOutcome(task.name, 'task'), status: 'success', ...(message ? { message } : {}), durationMs: ended.getTime() - started.getTime() };
-  await recordStep(ctx.warehouse, {
+  ctx.records.add({
     runId: ctx.runId,
     step: task.name,
     kind: 'task',

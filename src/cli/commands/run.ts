@@ -72,9 +72,9 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
       signal: controller.signal,
       onLive: (runId, live) => {
         const now = Date.now();
-        if (now - lastLive < 100 && [...live.values()].some((l) => l.state !== 'done')) return;
+        if (now - lastLive < 100) return;
         lastLive = now;
-        writeLiveStatus(open.plan.projectDir, runId, live, new Date());
+        writeLiveStatus(open.plan.projectDir, runId, live(), new Date());
       },
       progress: (event) => {
         if (options.json) return;
