@@ -8,7 +8,12 @@ import { emptyOutcome, type StepContext, type StepOutcome } from './run-context.
  */
 export async function runTask(ctx: StepContext, task: TaskPlan): Promise<StepOutcome> {
   const started = ctx.clock.now();
-  const log = (level: 'info' | 'warn' | 'error') => (message: string) => ctx.progress({ type: 'log', step: task.name, level, message: String(message) });
+  // Log lines go to the console as they happen and into the step record, so `show-run` shows them later.
+  const lines: { at: string; level: string; message: string }[] = [];
+  const log = (level: 'info' | 'warn' | 'error') => (message: string) => {
+    lines.push({ at: ctx.clock.now().toISOString(), level, message: String(message) });
+    ctx.progress({ type: 'log', step: task.name, level, message: String(message) });
+  };
   const context: TaskContext = {
     step: task.name,
     runId: ctx.runId,
@@ -36,7 +41,7 @@ export async function runTask(ctx: StepContext, task: TaskPlan): Promise<StepOut
     rowsWarned: 0,
     attempts: ctx.attempt,
     ...(message ? { message } : {}),
-    details: {},
+    details: lines.length > 0 ? { logs: lines } : {},
   });
   return outcome;
 }

@@ -51,8 +51,8 @@ export async function listRuns(session: SqlSession, limit: number): Promise<RunS
 export async function listSteps(session: SqlSession, runIds: readonly number[]): Promise<readonly Row[]> {
   if (runIds.length === 0) return [];
   const { rows } = await session.query(
-    `SELECT run_id, step, kind, status, attempts, started_at, ended_at, duration_ms, rows_in, rows_written, rows_quarantined, rows_superseded, rows_warned, message
+    `SELECT run_id, step, kind, status, attempts, started_at, ended_at, duration_ms, rows_in, rows_written, rows_quarantined, rows_superseded, rows_warned, message, details
      FROM refinery.steps WHERE run_id IN (${runIds.map((id) => Number(id)).join(', ')}) ORDER BY run_id DESC, started_at, step`,
   );
-  return rows;
+  return rows.map((r) => ({ ...r, details: JSON.parse(String(r.details ?? '{}')) as unknown }));
 }

@@ -42,6 +42,10 @@ export function registerShowRun(program: Command): void {
             ),
           );
           for (const a of attempts) println(color.dim(`${String(a.step)} attempt ${String(a.attempt)} failed: ${String(a.error)}`));
+          for (const s of steps) {
+            const logs = (s.details as { logs?: { at: string; level: string; message: string }[] }).logs ?? [];
+            for (const line of logs) println(`${color.dim(`${line.at} ${String(s.step)} ${line.level}:`)} ${line.message}`);
+          }
           return 0;
         });
       }),
