@@ -6,9 +6,9 @@ import { createJiti } from 'jiti';
 import { RefineryError, configError, usageError, type ErrorData } from '../errors.js';
 import type { SqlParser } from '../warehouse/warehouse.js';
 import { closest, configIssue, fromZodIssue, type IssueContext, type KeyPath } from './config-issues.js';
-import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan } from './plan.js';
+import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan, type PostgresSourcePlan, type FileSourcePlan } from './plan.js';
 import { projectSchema } from './project-schema.js';
-import type { FileSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
+import type { FileSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
 import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
 import { parseDuration } from '../orchestrator/durations.js';
 import { cronProblem } from '../orchestrator/schedule.js';
@@ -95,7 +95,7 @@ function asList(value: string | string[] | undefined): string[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-export function inferFormat(source: FileSourceConfig): SourcePlan['format'] | undefined {
+export function inferFormat(source: FileSourceConfig): FileSourcePlan['format'] | undefined {
   if (source.format) return source.format;
   const ext = extname(source.path).toLowerCase();
   if (ext === '.csv' || ext === '.tsv' || ext === '.txt') return 'csv';
@@ -112,6 +112,10 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
   const silver = config.silver ?? {};
   const silverNames = Object.keys(silver);
   for (const [name, source] of Object.entries(sources)) {
+    if (source.kind === 'postgres') {
+      issues.push(...postgresSourceIssues(ctx, name, source));
+      continue;
+    }
     if (!inferFormat(source)) {
       issues.push(configIssue(ctx, ['sources', name, 'path'], {
         code: 'config_unknown_format',
@@ -141,7 +145,8 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
       }));
     }
     const columnNames = Object.keys(table.columns);
-    const required = sources[from]?.columns;
+    const fromSource = sources[from];
+    const required = fromSource?.kind === 'postgres' ? undefined : fromSource?.columns;
     for (const [columnName, column] of Object.entries(table.columns)) {
       const raw = column.from ?? columnName;
       if (required && !column.sql && !required.includes(raw)) {
@@ -321,6 +326,65 @@ function stepOptionIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[]
   return issues;
 }
 
+function postgresSourceIssues(ctx: IssueContext, name: string, source: PostgresSourceConfig): ErrorData[] {
+  const issues: ErrorData[] = [];
+  const at = (...rest: KeyPath): KeyPath => ['sources', name, ...rest];
+  const url = source.connection?.url;
+  if (url && /:\/\/[^/@]*:[^/@]+@/.test(url)) {
+    issues.push(configIssue(ctx, at('connection', 'url'), {
+      code: 'config_secret_in_file',
+      value: url.replace(/(:\/\/[^/:@]*:)[^/@]+@/, '$1***@'),
+      problem: 'the URL contains a password, and secrets must not live in the project file',
+      hint: `Put the whole URL in an environment variable and write connection: { urlEnv: '${name.toUpperCase()}_DATABASE_URL' }, or keep the URL without the password and add passwordEnv.`,
+    }));
+  }
+  const strategy = source.load?.strategy ?? 'full';
+  const key = asList(source.key);
+  if ((strategy === 'snapshot' || strategy === 'cdc') && key.length === 0) {
+    issues.push(configIssue(ctx, at('key'), {
+      code: 'config_strategy_needs_key',
+      value: undefined,
+      problem: `the ${strategy} strategy tells inserts, updates and deletes apart by key, but sources.${name} has no key`,
+      hint: `Add key: '<primary key column>' to sources.${name}.`,
+    }));
+  }
+  if (strategy === 'cursor' && !source.load?.cursor) {
+    issues.push(configIssue(ctx, at('load'), {
+      code: 'config_cursor_needs_column',
+      problem: 'the cursor strategy needs the column that grows with each change',
+      hint: "Add cursor: 'updated_at' (or an increasing id) to load.",
+    }));
+  }
+  if (strategy !== 'cursor' && (source.load?.cursor || source.load?.lag !== undefined || source.load?.since)) {
+    issues.push(configIssue(ctx, at('load', source.load?.cursor ? 'cursor' : source.load?.lag !== undefined ? 'lag' : 'since'), {
+      code: 'config_option_needs_cursor',
+      problem: `cursor, lag and since only apply to strategy 'cursor', not '${strategy}'`,
+      hint: "Remove it, or use strategy: 'cursor'.",
+    }));
+  }
+  return issues;
+}
+
+function postgresPlan(project: string, name: string, s: PostgresSourceConfig): PostgresSourcePlan {
+  const slotDefault = `refinery_${project}_${name}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  return {
+    kind: 'postgres',
+    name,
+    connection: { ...(s.connection ?? {}) },
+    table: s.table.includes('.') ? s.table : `public.${s.table}`,
+    columns: s.columns ?? [],
+    key: asList(s.key),
+    load: {
+      strategy: s.load?.strategy ?? 'full',
+      ...(s.load?.cursor ? { cursor: s.load.cursor } : {}),
+      lagMs: s.load?.lag === undefined ? 0 : parseDuration(s.load.lag),
+      ...(s.load?.since ? { since: s.load.since } : {}),
+      slot: s.load?.slot ?? slotDefault,
+      publication: s.load?.publication ?? slotDefault,
+    },
+  };
+}
+
 function retryPolicy(retry: RetryConfig | undefined, fallback: RetryConfig | undefined): RetryPolicy {
   const r = retry ?? fallback;
   if (!r) return NO_RETRY;
@@ -352,7 +416,8 @@ function fingerprint(value: unknown): string {
 export async function planProject(project: LoadedProject, parser: SqlParser): Promise<Plan> {
   const { config, dir, file, text } = project;
   const ctx: IssueContext = { file, text, config };
-  const sources: SourcePlan[] = Object.entries(config.sources ?? {}).map(([name, s]) => ({
+  const sources: SourcePlan[] = Object.entries(config.sources ?? {}).map(([name, s]): SourcePlan => s.kind === 'postgres' ? postgresPlan(config.name, name, s) : ({
+    kind: 'files',
     name,
     path: s.path,
     format: inferFormat(s) ?? 'csv',

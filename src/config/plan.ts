@@ -63,7 +63,30 @@ export interface WarehousePlan {
   readonly threads?: number;
 }
 
-export interface SourcePlan {
+export type SourcePlan = FileSourcePlan | PostgresSourcePlan;
+
+export interface PostgresSourcePlan {
+  readonly kind: 'postgres';
+  readonly name: string;
+  /** How to connect; secrets stay in the environment variables named here. */
+  readonly connection: { readonly urlEnv?: string; readonly url?: string; readonly host?: string; readonly port?: number; readonly database?: string; readonly user?: string; readonly passwordEnv?: string };
+  /** Schema-qualified table. */
+  readonly table: string;
+  /** Columns to extract; empty = all. */
+  readonly columns: readonly string[];
+  readonly key: readonly string[];
+  readonly load: {
+    readonly strategy: 'full' | 'cursor' | 'snapshot' | 'cdc';
+    readonly cursor?: string;
+    readonly lagMs: number;
+    readonly since?: string;
+    readonly slot: string;
+    readonly publication: string;
+  };
+}
+
+export interface FileSourcePlan {
+  readonly kind: 'files';
   readonly name: string;
   /** Glob relative to the project directory (as written), for messages. */
   readonly path: string;

@@ -91,8 +91,9 @@ const goldModel = z.strictObject({
 
 const singleChar = z.string().length(1, { error: 'must be exactly one character' });
 
-const source = z.strictObject({
+const fileSource = z.strictObject({
   ...stepOptions,
+  kind: z.literal('files').optional(),
   path: z.string().min(1),
   format: z.enum(['csv', 'jsonl', 'json', 'parquet']).optional(),
   columns: z.array(z.string().min(1)).optional(),
@@ -104,6 +105,127 @@ const source = z.strictObject({
       encoding: z.enum(['utf-8', 'latin-1']).optional(),
     })
     .optional(),
+  description: z.string().optional(),
+});
+
+const databaseConnection = z
+  .strictObject({
+    urlEnv: z.string().min(1).optional(),
+    url: z.string().min(1).optional(),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    database: z.string().min(1).optional(),
+    user: z.string().min(1).optional(),
+    passwordEnv: z.string().min(1).optional(),
+  })
+  .optional();
+
+const postgresSource = z.strictObject({
+  ...stepOptions,
+  kind: z.literal('postgres'),
+  connection: databaseConnection,
+  table: z.string().regex(/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/, { error: 'must be a table name, optionally schema-qualified' }),
+  columns: z.array(identifier).min(1).optional(),
+  key: columnList.optional(),
+  load: z
+    .strictObject({
+      strategy: z.enum(['full', 'cursor', 'snapshot', 'cdc']),
+      cursor: identifier.optional(),
+      lag: duration.optional(),
+      since: z.string().min(1).optional(),
+      slot: z.string().regex(/^[a-z0-9_]{1,63}$/, { error: 'must be lower-case letters, digits and _' }).optional(),
+      publication: z.string().regex(/^[A-Za-z0-9_]{1,63}$/).optional(),
+    })
+    .optional(),
+  description: z.string().optional(),
+});
+
+/** A source is landing files unless it names another kind; choosing by `kind` keeps errors precise (a typo'd key is named). */
+const source = z.preprocess(
+  (value) => (value !== null && typeof value === 'object' && !('kind' in value) ? { ...value, kind: 'files' } : value),
+  z.discriminatedUnion('kind', [fileSource.extend({ kind: z.literal('files') }), postgresSource]),
+);
+
+const ruleName = z.enum(['priority', 'most_recent', 'most_frequent', 'longest', 'max', 'min', 'first_non_null', 'most_trusted']);
+
+const survivorshipRule = z.union(
+  [
+    ruleName,
+    z.strictObject({ source: identifier }),
+    z.strictObject({ priority: z.array(identifier).min(1) }),
+    z.strictObject({ rule: ruleName, sources: z.array(identifier).min(1).optional() }),
+    z.strictObject({ custom: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function'), name: identifier.optional() }),
+  ],
+  { error: 'unknown survivorship rule' },
+);
+
+const comparisonLevel = z.union(
+  [
+    z.strictObject({ exact: z.literal(true), weight: z.number() }),
+    z.strictObject({ initials: z.literal(true), weight: z.number() }),
+    z.strictObject({ jaroWinkler: z.number().gt(0).max(1), weight: z.number() }),
+    z.strictObject({ levenshtein: z.number().int().min(1), weight: z.number() }),
+  ],
+  { error: 'unknown comparison level' },
+);
+
+const blockingKey = z.union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(:[a-z0-9_]+)?$/), z.strictObject({ sql: z.string().min(1) })], { error: 'unknown blocking key' });
+const sourceRef = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*:.+$/, { error: "must be 'source:key'" });
+
+const integration = z.strictObject({
+  ...stepOptions,
+  entity: identifier,
+  key: identifier,
+  sources: z
+    .record(
+      identifier,
+      z.strictObject({
+        table: z.string().regex(/^(silver|gold)\.[A-Za-z_][A-Za-z0-9_]*$/, { error: "must be a table named '<layer>.<table>', e.g. 'silver.crm'" }),
+        key: identifier,
+        updatedAt: identifier.optional(),
+        fields: z.record(identifier, z.union([identifier, z.strictObject({ column: identifier.optional(), sql: z.string().min(1).optional() })])),
+        values: z.record(identifier, z.record(z.string(), z.string())).optional(),
+        priority: z.number().optional(),
+        label: z.string().min(1).optional(),
+        trust: z.number().min(0).max(1).optional(),
+        trustHalfLife: duration.optional(),
+      }),
+    )
+    .refine((s) => Object.keys(s).length > 0, { error: 'needs at least one source' }),
+  match: z
+    .strictObject({
+      rules: z.array(z.union([identifier, z.array(identifier).min(1)])).optional(),
+      fuzzy: z
+        .strictObject({
+          blocking: z.array(z.union([blockingKey, z.array(blockingKey).min(1)])).min(1),
+          compare: z.record(identifier, z.union([z.enum(['name', 'email', 'exact']), z.strictObject({ levels: z.array(comparisonLevel).min(1), else: z.number().optional() })])),
+          threshold: z.number(),
+        })
+        .optional(),
+      mustLink: z.array(z.tuple([sourceRef, sourceRef])).optional(),
+      cannotLink: z.array(z.tuple([sourceRef, sourceRef])).optional(),
+    })
+    .optional(),
+  fields: z.record(
+    identifier,
+    z.strictObject({
+      kind: z.enum(['text', 'name', 'email']).optional(),
+      type: logicalType.optional(),
+      clean: z.array(cleanRule).optional(),
+      rules: z.array(survivorshipRule).min(1).optional(),
+      default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      valid: z
+        .union([
+          z.strictObject({ matches: z.string().min(1) }),
+          z.strictObject({ in: z.array(z.union([z.string(), z.number()])).min(1) }),
+          z.strictObject({ min: z.number().optional(), max: z.number().optional() }),
+        ])
+        .optional(),
+      description: z.string().optional(),
+    }),
+  ),
+  confidence: z.enum(['equal', 'trust_weighted']).optional(),
+  tables: z.strictObject({ master: identifier.optional(), provenance: identifier.optional(), xref: identifier.optional(), sourceQuality: identifier.optional() }).optional(),
   description: z.string().optional(),
 });
 
@@ -119,6 +241,7 @@ export const projectSchema = z.strictObject({
   sources: z.record(identifier, source).optional(),
   silver: z.record(identifier, silverTable).optional(),
   gold: z.record(identifier, goldModel).optional(),
+  integrate: z.record(identifier, integration).optional(),
   tasks: z
     .record(
       z.string().regex(TASK_NAME, { error: 'must be a name of letters, digits, _ and -' }),
@@ -171,6 +294,10 @@ export const UNION_FORMS: Record<string, string> = {
     "'trim', 'lower', 'upper', 'collapse_spaces', 'title_case', 'digits_only', 'phone', { replace: { pattern, with } } or { sql: '<expression over value>' }",
   'unknown check rule': "'not_null', 'parses', { matches: '<regex>' }, { in: [...] }, { min, max }, { references: 'silver.<table>.<column>' } or { sql: '<boolean expression>' }",
   'unknown type': "'text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal' or 'decimal(p,s)'",
+  'unknown survivorship rule':
+    "'priority', 'most_recent', 'most_frequent', 'longest', 'max', 'min', 'first_non_null', 'most_trusted', { source: '<source>' }, { priority: ['<source>', ...] }, { rule: '<rule>', sources: [...] } or { custom: (candidates) => ... }",
+  'unknown comparison level': '{ exact: true, weight }, { initials: true, weight }, { jaroWinkler: 0.9, weight } or { levenshtein: 2, weight }',
+  'unknown blocking key': "a field ('email'), a field and a transform ('name:last_word', 'name:first_word', 'name:initial', 'name:prefix3') or { sql: '<expression>' }",
   'not a duration': "a number of milliseconds, or a string such as '500ms', '30s', '15m', '2h', '1d'",
 };
 

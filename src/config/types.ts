@@ -91,6 +91,8 @@ export interface CsvConfig {
 }
 
 export interface FileSourceConfig extends StepOptions {
+  /** Landing files (the default kind). */
+  kind?: 'files';
   /** Landing files to ingest: a path or glob relative to the project directory, e.g. `landing/customers/*.csv`. */
   path: string;
   /** Default: taken from the file extension (`.csv`, `.jsonl`/`.ndjson`, `.json`, `.parquet`). */
@@ -100,6 +102,57 @@ export interface FileSourceConfig extends StepOptions {
   csv?: CsvConfig;
   description?: string;
 }
+
+/**
+ * Where a database lives. Secrets never go in the project file: give the whole URL in an environment variable
+ * (`urlEnv`), or the parts here with the password in one (`passwordEnv`). Unset parts fall back to PG* variables.
+ */
+export interface DatabaseConnectionConfig {
+  /** Environment variable holding a connection URL, e.g. CRM_DATABASE_URL=postgres://user:pass@host:5432/db. */
+  urlEnv?: string;
+  /** A URL without a password, e.g. 'postgres://etl@127.0.0.1:5432/crm'. */
+  url?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  passwordEnv?: string;
+}
+
+/** How a database source decides what is new. */
+export interface LoadConfig {
+  /**
+   * full: everything, every run (downstream rebuilt from it); cursor: rows whose cursor column is ≥ the stored
+   * watermark; snapshot: everything, compared with the last extract by key to find inserts, updates and deletes;
+   * cdc: PostgreSQL logical replication (initial snapshot, then changes from a replication slot).
+   */
+  strategy: 'full' | 'cursor' | 'snapshot' | 'cdc';
+  /** cursor: the column that grows with every change, e.g. 'updated_at' or an increasing id. */
+  cursor?: string;
+  /** cursor: re-read this far behind the watermark, for rows committed late. */
+  lag?: Duration;
+  /** cursor: where to start on the first run (default: the beginning). Must match the column: with or without a time zone. */
+  since?: string;
+  /** cdc: replication slot name. Default 'refinery_<project>_<source>'. */
+  slot?: string;
+  /** cdc: publication name. Default 'refinery_<project>_<source>'. */
+  publication?: string;
+}
+
+export interface PostgresSourceConfig extends StepOptions {
+  kind: 'postgres';
+  connection?: DatabaseConnectionConfig;
+  /** The table to extract, e.g. 'public.customers'. */
+  table: string;
+  /** Columns to extract. Default: all. */
+  columns?: string[];
+  /** Column(s) identifying a row: needed by snapshot and cdc, and to drop re-read rows with cursor. */
+  key?: string | string[];
+  load?: LoadConfig;
+  description?: string;
+}
+
+export type SourceConfig = FileSourceConfig | PostgresSourceConfig;
 
 /** Built-in cleaning rules, applied in order to a column's text before it is typed. */
 export type CleanRule =
@@ -217,13 +270,144 @@ export interface ServeConfig {
   tokenEnv?: string;
 }
 
+/** How a canonical field's values are compared: for agreement (confidence) and for fuzzy matching. */
+export type FieldKind = 'text' | 'name' | 'email';
+
+/** One candidate value for one field of one entity, as a custom survivorship function sees it. */
+export interface SurvivorCandidate {
+  readonly source: string;
+  /** The value after the source's value map and the field's cleaning rules. */
+  readonly value: string;
+  /** The value as the source holds it, when the mapping changed it. */
+  readonly raw: string | null;
+  /** The source's business timestamp for this record (ISO), not when Refinery ingested it. */
+  readonly updatedAt: string | null;
+  /** 0 for the source that comes first in priority order. */
+  readonly priority: number;
+  /** The source's trust after decay by the record's age (1 when no trust is configured). */
+  readonly trust: number;
+}
+
+/**
+ * A custom survivorship rule: gets the candidates of one entity still tied after the rules before it and returns the
+ * winner (a candidate or its source name), or undefined to leave the decision to the next rule. It is the slow path:
+ * every other rule runs set-based in the engine, this one calls JavaScript once per undecided entity.
+ */
+export type CustomSurvivor = (
+  candidates: readonly SurvivorCandidate[],
+  context: { readonly entity: string; readonly id: string; readonly field: string },
+) => SurvivorCandidate | string | null | undefined;
+
+export type SurvivorshipRuleName = 'priority' | 'most_recent' | 'most_frequent' | 'longest' | 'max' | 'min' | 'first_non_null' | 'most_trusted';
+
+/** A survivorship rule: it keeps the best of the candidates still tied; the chain stops once one value remains. */
+export type SurvivorshipRule =
+  | SurvivorshipRuleName
+  /** That source's value, when it has one. */
+  | { source: string }
+  /** Sources in this order (for this field only). */
+  | { priority: string[] }
+  /** A named rule considering only some sources' candidates best (the others rank last). */
+  | { rule: SurvivorshipRuleName; sources?: string[] }
+  | { custom: CustomSurvivor; name?: string };
+
+/** What a valid value looks like, for the source scorecard's validity. */
+export type ValidityRule = { matches: string } | { in: (string | number)[] } | { min?: number; max?: number };
+
+export interface IntegrationFieldConfig {
+  /** How values are compared: `name` accepts abbreviations ("J. Smith" ~ "John Smith"). Default `text`. */
+  kind?: FieldKind;
+  /** Type of the column in the golden table. Default `text`. */
+  type?: LogicalType;
+  /** Cleaning rules applied to every source's value, after its value map. */
+  clean?: CleanRule[];
+  /** Survivorship rules in order, ending (implicitly) in the source-priority tie-break. Default `['priority']`. */
+  rules?: SurvivorshipRule[];
+  /** The golden value when no source has one. */
+  default?: string | number | boolean;
+  /** For the scorecard's validity: values that break it count as invalid (they still take part in survivorship). */
+  valid?: ValidityRule;
+  description?: string;
+}
+
+export interface IntegrationSourceConfig {
+  /** The table holding this source's records, e.g. `silver.crm`. */
+  table: string;
+  /** The column identifying a record in that table, e.g. `cust_id`. */
+  key: string;
+  /** The source's own business timestamp column (when the record last changed in that system). */
+  updatedAt?: string;
+  /** Canonical field → this source's column (or `{ sql }` over its columns). */
+  fields: Record<string, string | { column?: string; sql?: string }>;
+  /** Per canonical field, this source's vocabulary → canonical values, e.g. `{ status: { ACTIVE: 'active', A: 'active' } }`. */
+  values?: Record<string, Record<string, string>>;
+  /** Lower comes first in the `priority` rule and the final tie-break. Default: declaration order. */
+  priority?: number;
+  /** How the source is named in explanations, e.g. 'CRM'. Default: its key. */
+  label?: string;
+  /** How much this source is trusted, 0..1. Default 1. */
+  trust?: number;
+  /** Trust halves for every this much age of a record's business timestamp, e.g. '365d'. Default: no decay. */
+  trustHalfLife?: Duration;
+}
+
+/** Comparison levels for one field in fuzzy matching: the first level that holds gives its weight. */
+export interface FieldComparison {
+  levels: ({ exact: true; weight: number } | { initials: true; weight: number } | { jaroWinkler: number; weight: number } | { levenshtein: number; weight: number })[];
+  /** Weight when no level holds. Default 0. A missing value on either side always weighs 0. */
+  else?: number;
+}
+
+export interface FuzzyMatchConfig {
+  /**
+   * Which pairs are compared at all: a pair must agree on every key of at least one blocking rule. A key is a field
+   * (`'email'`), a field and a transform (`'name:last_word'`, `'name:first_word'`, `'name:initial'`, `'name:prefix3'`),
+   * or `{ sql }` over the canonical fields.
+   */
+  blocking: (string | { sql: string } | (string | { sql: string })[])[];
+  /** Field → comparison levels, or a preset: 'name', 'email', 'exact'. */
+  compare: Record<string, 'name' | 'email' | 'exact' | FieldComparison>;
+  /** Pairs whose summed weight reaches this are linked. */
+  threshold: number;
+}
+
+export interface MatchConfig {
+  /**
+   * Deterministic rules, in order: `'key'` (the same source key in every system) and field names whose normalised
+   * values must be equal (`'email'`, or `['name', 'birth_date']` for several at once). Default `['key']`.
+   */
+  rules?: (string | string[])[];
+  fuzzy?: FuzzyMatchConfig;
+  /** Pairs of records that are the same entity, as 'source:key'. The second record moves to the first one's entity. */
+  mustLink?: [string, string][];
+  /** Pairs of records that are never the same entity. The second record leaves the first one's entity. */
+  cannotLink?: [string, string][];
+}
+
+export interface IntegrationConfig extends StepOptions {
+  /** What one golden record is, in the singular (e.g. `customer`): `refinery explain customer 1001`. */
+  entity: string;
+  /** Name of the master id column in the golden tables, e.g. `customer_id`. */
+  key: string;
+  sources: Record<string, IntegrationSourceConfig>;
+  match?: MatchConfig;
+  fields: Record<string, IntegrationFieldConfig>;
+  /** `trust_weighted` weighs each source's vote by its (decayed) trust. Default `equal`. */
+  confidence?: 'equal' | 'trust_weighted';
+  /** Names of the gold tables. Defaults: `<name>`, `<name>_provenance`, `<name>_xref`, `<name>_source_quality`. */
+  tables?: { master?: string; provenance?: string; xref?: string; sourceQuality?: string };
+  description?: string;
+}
+
 export interface ProjectConfig {
   /** Project name, shown in run records. */
   name: string;
   warehouse?: WarehouseConfig;
-  sources?: Record<string, FileSourceConfig>;
+  sources?: Record<string, SourceConfig>;
   silver?: Record<string, SilverTableConfig>;
   gold?: Record<string, GoldModelConfig>;
+  /** Multi-source integration: golden records matched and merged from several silver tables. */
+  integrate?: Record<string, IntegrationConfig>;
   /** Custom steps: TypeScript functions that run in the graph like any table. */
   tasks?: Record<string, TaskConfig>;
   /** How many steps may run at once. Default 4. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { SourcePlan } from '../config/plan.js';
+import type { FileSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { recordStep } from '../state/run-records.js';
 import { scanCsv, type CsvScan } from '../sources/csv-record-scanner.js';
@@ -11,6 +11,9 @@ import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { readFileSync } from 'node:fs';
+
+/** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
+export const CHANGE_LINEAGE = ['_op', '_lsn'] as const;
 
 /** Lineage columns every bronze row carries, after the columns of the file itself. */
 export const BRONZE_LINEAGE = ['_batch_id', '_source_file', '_source_row', '_ingested_at', '_row_hash', '_load_error', '_raw_line'] as const;
@@ -23,7 +26,7 @@ const LINEAGE_TYPES: Record<(typeof BRONZE_LINEAGE)[number], string> = {
   _load_error: 'VARCHAR',
   _raw_line: 'VARCHAR',
 };
-const RESERVED = new Set<string>(BRONZE_LINEAGE);
+const RESERVED = new Set<string>([...BRONZE_LINEAGE, ...CHANGE_LINEAGE]);
 
 class Refusal extends Error {
   constructor(
@@ -45,7 +48,7 @@ interface KnownFile {
  * exactly as received plus lineage. All files of the source commit in one transaction with their file records and
  * the step record, so a run killed midway leaves either all of this step or none of it.
  */
-export async function ingestSource(ctx: StepContext, source: SourcePlan): Promise<StepOutcome> {
+export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Promise<StepOutcome> {
   const step = `bronze.${source.name}`;
   const started = ctx.clock.now();
   const { warehouse, plan } = ctx;
@@ -140,7 +143,7 @@ interface FileFacts {
 async function ingestFile(
   ctx: StepContext,
   tx: SqlSession,
-  source: SourcePlan,
+  source: FileSourcePlan,
   rel: string,
   abs: string,
   facts: FileFacts,
@@ -250,7 +253,8 @@ function checkColumnNames(columns: readonly string[], line: number | undefined):
   }
 }
 
-async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: StagedFile): Promise<void> {
+/** Creates bronze.<name> or adds the columns a new file brings (never drops one). Shared with database sources. */
+export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>): Promise<void> {
   const d = ctx.warehouse.dialect;
   const bronze = d.table('bronze', name);
   const current = await ctx.warehouse.introspector.columns('bronze', name, tx);

@@ -2,6 +2,7 @@ import type { Plan, StepPlan } from '../config/plan.js';
 import { RefineryError, type ErrorData } from '../errors.js';
 import { buildGold } from '../layers/gold-build.js';
 import { ingestSource } from '../layers/bronze-ingest.js';
+import { ingestDatabase } from '../incremental/database-ingest.js';
 import { buildSilver } from '../layers/silver-build.js';
 import { finishRun, recordAttempt, startRun, StepRecordBuffer, type RunStatus } from '../state/run-records.js';
 import { EngineError } from '../warehouse/engine-error.js';
@@ -142,8 +143,10 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
 function runStep(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
   const { plan } = ctx;
   switch (step.kind) {
-    case 'bronze':
-      return ingestSource(ctx, plan.sources.find((s) => s.name === step.table) as (typeof plan.sources)[number]);
+    case 'bronze': {
+      const source = plan.sources.find((s) => s.name === step.table) as (typeof plan.sources)[number];
+      return source.kind === 'postgres' ? ingestDatabase(ctx, source) : ingestSource(ctx, source);
+    }
     case 'silver':
       return buildSilver(ctx, plan.silver.find((s) => s.name === step.table) as (typeof plan.silver)[number]);
     case 'gold':

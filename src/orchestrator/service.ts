@@ -258,6 +258,7 @@ export class Service {
     const entries: string[] = [];
     const files: string[] = [];
     for (const source of plan.sources) {
+      if (source.kind !== 'files') continue;
       for (const rel of await listLandingFiles(plan.projectDir, source.path)) {
         try {
           const stat = statSync(join(plan.projectDir, rel));

@@ -88,6 +88,42 @@ export interface SqlParser {
    * Used to take dependencies from what a model reads.
    */
   referencedTables(sql: string): Promise<{ tables: string[] } | { error: string }>;
+  /**
+   * Column-level lineage of one SELECT, or a parse error message. `tables` maps each `schema.table` the SQL may
+   * read to its columns (to expand `*` and resolve unqualified names); tables missing from it are taken as written.
+   */
+  selectLineage(sql: string, tables: ReadonlyMap<string, readonly string[]>): Promise<SelectLineage | { error: string }>;
+}
+
+/**
+ * How one column feeds another, in OpenLineage's terms: `direct` when the value is derived from it (identity,
+ * transformation, aggregation), `indirect` when it decides which rows there are or which value is chosen
+ * (filter, join, group_by, sort, window, conditional; dedupe for silver's key and latest).
+ */
+export type LineageKind = 'direct' | 'indirect';
+export type LineageTransformation = 'identity' | 'transformation' | 'aggregation' | 'filter' | 'join' | 'group_by' | 'sort' | 'window' | 'conditional' | 'dedupe';
+
+export interface ColumnSource {
+  /** `schema.table`. */
+  readonly table: string;
+  readonly column: string;
+}
+
+export interface ColumnDependency extends ColumnSource {
+  readonly kind: LineageKind;
+  readonly transformation: LineageTransformation;
+}
+
+/** What a SELECT's output columns are made from: engine-neutral, whatever parser produced it. */
+export interface SelectLineage {
+  /** Output columns in order: each with the columns its values come from (and the ones that choose its value). */
+  readonly columns: readonly { readonly name: string; readonly dependencies: readonly ColumnDependency[] }[];
+  /** Columns that decide which rows there are (filters, joins, grouping, sorting): indirect for every output column. */
+  readonly rowDependencies: readonly ColumnDependency[];
+  /** Column pairs an equi-join or USING makes equal in every output row (used to follow a key across tables). */
+  readonly joinEqualities: readonly (readonly [ColumnSource, ColumnSource])[];
+  /** What could not be resolved, in words: the lineage then lacks those edges but claims nothing false. */
+  readonly warnings: readonly string[];
 }
 
 export type FileFormat = 'csv' | 'jsonl' | 'json' | 'parquet';
@@ -97,6 +133,8 @@ export interface CsvOptions {
   readonly quote: string;
   readonly escape: string;
   readonly encoding: 'utf-8' | 'latin-1';
+  /** The text that means NULL (database extracts write \N). Default: none — an empty field is ''. */
+  readonly nullString?: string;
 }
 
 export interface StageRequest {

@@ -1,4 +1,4 @@
-import type { ProjectConfig } from '../../src/config/types.js';
+import type { FileSourceConfig, ProjectConfig } from '../../src/config/types.js';
 
 /** Renders a project file the way a user would write one. */
 export function projectFile(config: ProjectConfig): string {
@@ -6,7 +6,7 @@ export function projectFile(config: ProjectConfig): string {
 }
 
 /** A small project over one landing zone of people: id (key) and name. */
-export function peopleProject(source: Partial<NonNullable<ProjectConfig['sources']>[string]> = {}, extra: Partial<ProjectConfig> = {}): string {
+export function peopleProject(source: Partial<FileSourceConfig> = {}, extra: Partial<ProjectConfig> = {}): string {
   return projectFile({
     name: 'people',
     sources: { people: { path: 'landing/people/*.csv', columns: ['id', 'name'], ...source } },

@@ -35,7 +35,7 @@ export class DuckDBFileStager implements FileStager {
       `CREATE TEMP TABLE ${d.quoteIdent(request.stagingTable)} AS SELECT * FROM read_csv(${d.literal(request.file)},
          header = true, auto_detect = false, columns = ${columnSpec},
          delim = ${d.literal(csv.delimiter)}, quote = ${d.literal(csv.quote)}, escape = ${d.literal(csv.escape)},
-         encoding = ${d.literal(csv.encoding)}, nullstr = chr(0), allow_quoted_nulls = false, strict_mode = true,
+         encoding = ${d.literal(csv.encoding)}, nullstr = ${csv.nullString === undefined ? 'chr(0)' : d.literal(csv.nullString)}, allow_quoted_nulls = false, strict_mode = true,
          store_rejects = true, rejects_table = ${d.literal(rejectsTable)}, rejects_scan = ${d.literal(rejectsScan)})`,
     );
     // Rows of a table created inside a transaction get row ids from a large base, in insertion (= file) order.
