@@ -22,6 +22,7 @@ export function classifyError(error: unknown): Classification {
   }
   if (error instanceof RefineryError) {
     if (error.data.code === 'step_timeout') return { retryable: true, reason: 'it timed out' };
+    if (error.data.code === 'source_unreachable') return { retryable: true, reason: 'the source could not be reached' };
     return { retryable: false, reason: error.kind === 'config' ? 'it is a configuration error' : `${error.code.replaceAll('_', ' ')} will fail the same way again` };
   }
   const e = error as { code?: unknown; status?: unknown; statusCode?: unknown; name?: unknown; cause?: unknown } | null;

@@ -80,6 +80,10 @@ export async function writeChanges(
   const after = lsnValue(opts.afterLsn);
   let changes = 0;
   let lastLsn: string | undefined;
+  // A change belongs to its transaction: the transaction's end LSN (known from its Begin message) is what orders
+  // changes, what the warehouse stores, and what the slot is advanced to. Per-message LSNs can sit below it.
+  // Changes wait in `pending` until their transaction's Commit tells its end LSN.
+  let pending: Message[] = [];
   // Read in pages so a large backlog never sits in memory at once.
   await client.query('BEGIN');
   try {
@@ -92,6 +96,25 @@ export async function writeChanges(
       if (rows.length === 0) break;
       for (const row of rows) {
         const message = parser.parse(row.data) as Message;
+        if (message.tag === 'begin') {
+          pending = [];
+          continue;
+        }
+        if (message.tag === 'commit') {
+          const txEnd = normalizeLsn(message.commitEndLsn ?? row.lsn);
+          if (lsnValue(txEnd) > after) {
+            for (const change of pending) {
+              if (change.tag !== 'insert' && change.tag !== 'update' && change.tag !== 'delete') continue;
+              const values = change.tag === 'delete' ? (change.old ?? change.key ?? {}) : change.new;
+              const line = [...opts.columns.map((c) => (values[c] === null || values[c] === undefined ? EXTRACT_NULL : String(values[c]))), change.tag, txEnd];
+              await write(`${line.map((v) => (v === EXTRACT_NULL ? v : csvField(v))).join(',')}\n`);
+              changes++;
+            }
+            lastLsn = txEnd;
+          }
+          pending = [];
+          continue;
+        }
         if (message.tag === 'relation') {
           // Keep the server's text: the parser would otherwise turn values into JavaScript types.
           for (const column of message.columns) column.parser = (raw: unknown) => raw;
@@ -99,12 +122,7 @@ export async function writeChanges(
         }
         if (message.tag !== 'insert' && message.tag !== 'update' && message.tag !== 'delete') continue;
         if (message.relation.schema !== schema || message.relation.name !== name) continue;
-        if (lsnValue(row.lsn) <= after) continue;
-        const values = message.tag === 'delete' ? (message.old ?? message.key ?? {}) : message.new;
-        const line = [...opts.columns.map((c) => (values[c] === null || values[c] === undefined ? EXTRACT_NULL : String(values[c]))), message.tag, row.lsn];
-        await write(`${line.map((v) => (v === EXTRACT_NULL ? v : csvField(v))).join(',')}\n`);
-        changes++;
-        lastLsn = row.lsn;
+        pending.push(message);
       }
     }
     await client.query('CLOSE changes');
@@ -116,6 +134,12 @@ export async function writeChanges(
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return { changes, ...(lastLsn ? { lastLsn } : {}) };
+}
+
+/** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */
+export function normalizeLsn(lsn: string): string {
+  const [hi, lo] = lsn.split('/') as [string, string];
+  return `${parseInt(hi, 16).toString(16).toUpperCase()}/${parseInt(lo, 16).toString(16).toUpperCase()}`;
 }
 
 /** Tells the server the changes up to `lsn` are safely committed in the warehouse, so it may recycle their WAL. */

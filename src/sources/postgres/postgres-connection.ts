@@ -63,15 +63,12 @@ export async function connect(source: PostgresSourcePlan, env?: NodeJS.ProcessEn
   } catch (error) {
     // The driver's message can echo parts of the connection string: say where, never what the secret was.
     const code = (error as { code?: string }).code;
-    throw Object.assign(
-      new RefineryError('pipeline', {
-        code: 'source_unreachable',
-        step: `bronze.${source.name}`,
-        message: `Could not connect to ${describeConnection(config)} for source ${source.name}${code ? ` (${code})` : ''}: ${redact(error instanceof Error ? error.message : String(error), config)}`,
-        hint: 'Check that the database is up and the connection settings (and environment variables) are right.',
-      }),
-      { code },
-    );
+    throw new RefineryError('pipeline', {
+      code: 'source_unreachable',
+      step: `bronze.${source.name}`,
+      message: `Could not connect to ${describeConnection(config)} for source ${source.name}${code ? ` (${code})` : ''}: ${redact(error instanceof Error ? error.message : String(error), config)}`,
+      hint: 'Check that the database is up and the connection settings (and environment variables) are right.',
+    });
   }
   client.on('error', () => {
     // A dropped idle connection surfaces on the next query; without a listener it would crash the process.

@@ -1,0 +1,171 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RefineryError } from '../src/errors.js';
+import { ENGINES } from './helpers/engines.js';
+import { projectFile } from './helpers/project-files.js';
+import { PG_URL, PgFixture, requirePostgres } from './helpers/postgres.js';
+import { TestProject } from './helpers/temp-project.js';
+
+const run = await requirePostgres('the PostgreSQL source suites');
+
+/** A project with one PostgreSQL source and no silver: these tests look at what lands in bronze and state. */
+function pgProject(fixture: PgFixture, load: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
+  return projectFile({
+    name: 'pgtest',
+    sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: load as never, ...extra } },
+  });
+}
+
+process.env.REFINERY_TEST_CRM_URL = PG_URL;
+
+describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
+  let fixture: PgFixture;
+  let project: TestProject;
+  const slots: string[] = [];
+  beforeAll(() => undefined);
+  afterEach(async () => {
+    await project?.dispose();
+    await fixture?.dispose(slots.splice(0));
+  });
+
+  async function setup(load: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, name text, status text, updated_at timestamp)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'Ann', 'active', '2024-01-01 10:00'), (2, 'Bob', NULL, '2024-01-01 10:00'), (3, '', 'pending', '2024-01-02 09:00')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, load, extra) });
+  }
+
+  const bronze = (cols = 'id, name, status, _op, _batch_id') => project.rows(`SELECT ${cols} FROM bronze.crm ORDER BY _batch_id, _source_row`);
+
+  it('full: extracts every row with COPY, keeping NULL and empty text apart', async () => {
+    await setup({ strategy: 'full' });
+    const report = await project.run();
+    expect(report.status).toBe('success');
+    expect(await bronze('id, name, status')).toEqual([
+      { id: '1', name: 'Ann', status: 'active' },
+      { id: '2', name: 'Bob', status: null },
+      { id: '3', name: '', status: 'pending' },
+    ]);
+    const second = await project.run();
+    expect(second.steps[0]?.rowsIn).toBe(3);
+    expect(await project.rows(`SELECT batch_id, load_kind, rows FROM refinery.batches ORDER BY batch_id`)).toEqual([
+      { batch_id: 1, load_kind: 'full', rows: 3 },
+      { batch_id: 2, load_kind: 'full', rows: 3 },
+    ]);
+  });
+
+  it('cursor: reads from the watermark, re-reads rows on it without duplicating them, and picks up late rows within lag', async () => {
+    await setup({ strategy: 'cursor', cursor: 'updated_at', lag: '1h' });
+    await project.run();
+    expect(await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'watermark'`)).toEqual([{ value: '2024-01-02 09:00:00' }]);
+    // A row sharing the watermark's timestamp, a change, and a row committed late (30 min behind the watermark).
+    await fixture.sql(`INSERT INTO customers VALUES (4, 'Dee', 'active', '2024-01-02 09:00'), (5, 'Late', 'active', '2024-01-02 08:30')`);
+    await fixture.sql(`UPDATE customers SET status = 'inactive', updated_at = '2024-01-03 12:00' WHERE id = 1`);
+    const second = await project.run();
+    expect(second.steps[0]?.message).toBe('cursor updated_at: 3 new or changed rows; watermark 2024-01-02 09:00:00 → 2024-01-03 12:00:00');
+    expect(await bronze('id, status, _batch_id')).toEqual([
+      { id: '1', status: 'active', _batch_id: 1 },
+      { id: '2', status: null, _batch_id: 1 },
+      { id: '3', status: 'pending', _batch_id: 1 },
+      { id: '5', status: 'active', _batch_id: 2 },
+      { id: '4', status: 'active', _batch_id: 2 },
+      { id: '1', status: 'inactive', _batch_id: 2 },
+    ]);
+    const third = await project.run();
+    expect(third.steps[0]).toMatchObject({ status: 'skipped', rowsIn: 0 });
+  });
+
+  it('cursor: refuses to compare a naive start value with a time-zone aware column', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, updated_at timestamptz)`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cursor', cursor: 'updated_at', since: '2024-01-01 00:00:00' }) });
+    const report = await project.run();
+    expect(report.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cursor_timezone_mismatch' } });
+    expect(report.steps[0]?.message).toContain("is naive, but the cursor updated_at is timestamp with time zone");
+  });
+
+  it('snapshot: compares today\'s extract with the last one by key and row hash: inserts, updates, deletes', async () => {
+    await setup({ strategy: 'snapshot' });
+    await project.run();
+    await fixture.sql(`UPDATE customers SET status = 'suspended' WHERE id = 2`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 3`);
+    await fixture.sql(`INSERT INTO customers VALUES (4, 'Dee', 'active', '2024-01-05 00:00')`);
+    const second = await project.run();
+    expect(second.steps[0]?.message).toBe('snapshot: 1 inserts, 1 updates, 1 deletes');
+    expect(await project.rows(`SELECT id, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
+      { id: '2', status: 'suspended', _op: 'update' },
+      { id: '4', status: 'active', _op: 'insert' },
+      { id: '3', status: null, _op: 'delete' },
+    ]);
+    const third = await project.run();
+    expect(third.steps[0]?.message).toBe('snapshot: 0 inserts, 0 updates, 0 deletes');
+  });
+
+  it('snapshot: stops with the key and rows when keys are duplicated', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int, name text)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'a'), (1, 'b'), (2, 'c')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'snapshot' }) });
+    const report = await project.run();
+    expect(report.steps[0]).toMatchObject({ status: 'failed', error: { code: 'duplicate_key' } });
+    expect(report.steps[0]?.message).toContain('id=1 (2 rows)');
+  });
+
+  it('cdc: initial snapshot, then inserts, updates and deletes from the slot; acknowledged only after commit', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    slots.push(slot);
+    const first = await project.run();
+    expect(first.steps[0]?.message).toMatch(/^cdc: initial snapshot of 3 rows; slot refinery_pgtest_crm created at /);
+    await fixture.sql(`INSERT INTO customers VALUES (4, 'Dee', 'active', now())`);
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    await fixture.sql(`INSERT INTO customers VALUES (2, 'Bob again', 'pending', now())`);
+    const second = await project.run();
+    expect(second.steps[0]?.message).toMatch(/^cdc: 4 changes up to /);
+    expect(await project.rows(`SELECT id, name, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
+      { id: '4', name: 'Dee', status: 'active', _op: 'insert' },
+      { id: '1', name: 'Ann', status: 'inactive', _op: 'update' },
+      { id: '2', name: null, status: null, _op: 'delete' },
+      { id: '2', name: 'Bob again', status: 'pending', _op: 'insert' },
+    ]);
+    const stored = (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;
+    const confirmed = (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
+    expect(confirmed).toBe(stored);
+    const third = await project.run();
+    expect(third.steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
+  });
+
+  it('cdc: drops a slot left behind by an earlier warehouse and starts clean', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    slots.push(slot);
+    await fixture.sql(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const report = await project.run();
+    expect(report.steps[0]?.message).toContain('a slot left behind by an earlier warehouse was dropped first');
+  });
+
+  it('keeps secrets out of the warehouse and out of error messages', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY)`);
+    process.env.REFINERY_TEST_BAD_URL = 'postgres://someone:Sup3rS3cret@127.0.0.1:1/nowhere';
+    project = TestProject.fromFiles(engine, {
+      'refinery.config.ts': projectFile({ name: 'pgtest', sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_BAD_URL' }, table: 'customers', load: { strategy: 'full' } } } }),
+    });
+    const report = await project.run();
+    expect(report.steps[0]?.status).toBe('failed');
+    expect(JSON.stringify(report)).not.toContain('Sup3rS3cret');
+    expect(report.steps[0]?.message).toContain('postgres://someone@127.0.0.1:1/nowhere');
+    const everything = await project.rows(`SELECT string_agg(CAST(t AS VARCHAR), '|') AS all FROM (SELECT * FROM refinery.steps) t`);
+    expect(String(everything[0]?.all)).not.toContain('Sup3rS3cret');
+  });
+
+  it('rejects a password written into the project file', async () => {
+    fixture = new PgFixture();
+    project = TestProject.fromFiles(engine, {
+      'refinery.config.ts': projectFile({ name: 'pgtest', sources: { crm: { kind: 'postgres', connection: { url: 'postgres://etl:hunter2@db/crm' }, table: 'customers' } } }),
+    });
+    const error = await project.open().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RefineryError);
+    expect((error as RefineryError).issues[0]).toMatchObject({ code: 'config_secret_in_file', value: 'postgres://etl:***@db/crm' });
+  });
+});
