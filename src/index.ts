@@ -13,6 +13,7 @@ export type {
   FileSourceConfig,
   GoldModelConfig,
   LogicalType,
+  OpenLineageConfig,
   ProjectConfig,
   SilverTableConfig,
   WarehouseConfig,

@@ -159,8 +159,38 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
       { _batch_id: 1, n: 7 },
       { _batch_id: 2, n: 1 },
     ]);
-    // The later batch's version of order 5001 wins.
-    expect(await project.rows(`SELECT CAST(amount AS VARCHAR) AS amount FROM silver.orders WHERE order_id = 5001`)).toEqual([{ amount: '300.00' }]);
+    // The re-landed file replaces its earlier version: silver holds what the file says now.
+    expect(await project.rows(`SELECT order_id, CAST(amount AS VARCHAR) AS amount FROM silver.orders`)).toEqual([{ order_id: 5001, amount: '300.00' }]);
+    const audit = await project.audit();
+    expect(audit.tables.find((t) => t.table === 'silver.orders')).toMatchObject({ bronze: 8, silver: 1, replaced: 7, balanced: true });
+  });
+
+  it('recovers from a fail check when the corrected file is landed under the same path', async () => {
+    project = TestProject.fromTemplate(engine);
+    const { readFileSync } = await import('node:fs');
+    const config = readFileSync(`${project.dir}/refinery.config.ts`, 'utf8');
+    project.write('refinery.config.ts', config.replace(`{ name: 'invalid_status', column: 'status', rule: { in: ['active', 'inactive', 'suspended', 'pending'] } }`, `{ name: 'invalid_status', column: 'status', rule: { in: ['active', 'inactive', 'suspended', 'pending'] }, action: 'fail' }`));
+    await project.run();
+    project.write('landing/customers/day2.csv', `${HEADER}\n2001,New,new@example.com,,FR,unknown,,2024-02-01 00:00:00\n`);
+    const failed = await project.run();
+    expect(failed.steps.find((s) => s.step === 'silver.customers')).toMatchObject({ status: 'failed', error: { code: 'check_failed', hint: expect.stringContaining('same path') } });
+    expect((await project.run()).status).toBe('failed');
+    project.write('landing/customers/day2.csv', `${HEADER}\n2001,New,new@example.com,,FR,active,,2024-02-01 00:00:00\n`);
+    const fixed = await project.run();
+    expect(fixed.status).toBe('success');
+    expect(await project.rows(`SELECT status FROM silver.customers WHERE customer_id = 2001`)).toEqual([{ status: 'active' }]);
+    expect((await project.audit()).balanced).toBe(true);
+  });
+
+  it('does not audit a table against rules it was not built with', async () => {
+    project = TestProject.fromTemplate(engine);
+    await project.run();
+    const { readFileSync } = await import('node:fs');
+    const config = readFileSync(`${project.dir}/refinery.config.ts`, 'utf8');
+    project.write('refinery.config.ts', config.replace(`'suspended', 'pending'`, `'suspended'`));
+    const audit = await project.audit();
+    expect(audit.tables.find((t) => t.table === 'silver.customers')?.problems).toEqual(['its rules changed since it was last built; run `refinery run` to rebuild it, then audit again']);
+    await project.run();
     expect((await project.audit()).balanced).toBe(true);
   });
 

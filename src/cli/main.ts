@@ -13,6 +13,8 @@ import { registerWhy } from './commands/why.js';
 import { registerGraph } from './commands/graph.js';
 import { registerShowRun } from './commands/show-run.js';
 import { registerServe } from './commands/serve.js';
+import { registerLineage } from './commands/lineage.js';
+import { registerTrace } from './commands/trace.js';
 import { color } from './output.js';
 
 // A closed pipe (`refinery history | head`) is the reader's choice, not an error.
@@ -46,6 +48,8 @@ registerShowRun(program);
 registerWhy(program);
 registerGraph(program);
 registerServe(program);
+registerLineage(program);
+registerTrace(program);
 registerDemo(program);
 
 program.addHelpText(

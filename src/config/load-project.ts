@@ -12,6 +12,8 @@ import type { FileSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig
 import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
 import { parseDuration } from '../orchestrator/durations.js';
 import { cronProblem } from '../orchestrator/schedule.js';
+import { integrationIssues, integrationOutputs, integrationPlan } from '../integrate/integration-config.js';
+import { outputTables, type IntegrationPlan } from '../integrate/integration-plan.js';
 
 export const CONFIG_FILE_NAMES = ['refinery.config.ts', 'refinery.config.mts', 'refinery.config.js', 'refinery.config.mjs'];
 
@@ -177,10 +179,10 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     };
     asList(table.key).forEach((k, i) => columnNames.includes(k) || columnIssue(Array.isArray(table.key) ? at('key', i) : at('key'), k, 'key column'));
     asList(table.latest).forEach((k, i) => columnNames.includes(k) || columnIssue(Array.isArray(table.latest) ? at('latest', i) : at('latest'), k, 'latest column'));
-    if (table.materialize === 'merge' && asList(table.key).length === 0) {
+    if ((table.materialize === 'merge' || table.materialize === 'scd2') && asList(table.key).length === 0) {
       issues.push(configIssue(ctx, at('materialize'), {
         code: 'config_merge_needs_key',
-        problem: `merge needs a key to match new rows with existing ones`,
+        problem: `${table.materialize} needs a key to match new rows with existing ones`,
         hint: `Add key: '<column>' to silver.${name}, or use materialize: 'replace'.`,
       }));
     }
@@ -233,6 +235,7 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     });
   }
   issues.push(...stepOptionIssues(ctx, config));
+  issues.push(...integrationIssues(ctx, config));
   issues.push(...serviceIssues(ctx, config));
   return issues;
 }
@@ -268,7 +271,7 @@ function serviceIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     if (schedule.timezone) zoneIssue(['schedules', name, 'timezone'], schedule.timezone);
     if (schedule.select) selectIssue(['schedules', name, 'select'], schedule.select);
   }
-  const tables = [...Object.keys(config.silver ?? {}).map((n) => `silver.${n}`), ...Object.keys(config.gold ?? {}).map((n) => `gold.${n}`)];
+  const tables = [...Object.keys(config.silver ?? {}).map((n) => `silver.${n}`), ...Object.keys(config.gold ?? {}).map((n) => `gold.${n}`), ...integrationOutputs(config)];
   for (const [table, f] of Object.entries(config.alerts?.freshness ?? {})) {
     if (!tables.includes(table)) issues.push(configIssue(ctx, ['alerts', 'freshness', table], { code: 'config_unknown_table', value: table, problem: `no step builds '${table}'`, allowed: tables.join(', '), hint: 'Name a silver or gold table of this project.' }));
     if (f.timezone) zoneIssue(['alerts', 'freshness', table, 'timezone'], f.timezone);
@@ -286,6 +289,7 @@ function stepNames(config: ProjectConfig): string[] {
     ...Object.keys(config.sources ?? {}).map((n) => `bronze.${n}`),
     ...Object.keys(config.silver ?? {}).map((n) => `silver.${n}`),
     ...Object.keys(config.gold ?? {}).map((n) => `gold.${n}`),
+    ...Object.keys(config.integrate ?? {}).map((n) => `integrate.${n}`),
     ...Object.keys(config.tasks ?? {}),
   ];
 }
@@ -298,6 +302,7 @@ function stepOptionIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[]
     ['sources', config.sources, 'bronze'],
     ['silver', config.silver, 'silver'],
     ['gold', config.gold, 'gold'],
+    ['integrate', config.integrate, 'integrate'],
     ['tasks', config.tasks, ''],
   ];
   for (const [section, entries, layer] of sections) {
@@ -431,7 +436,7 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
   }));
   const silver: SilverPlan[] = Object.entries(config.silver ?? {}).map(([name, t]) => silverPlan(name, t));
   const issues: ErrorData[] = [];
-  const known = new Set([...silver.map((s) => `silver.${s.name}`), ...Object.keys(config.gold ?? {}).map((g) => `gold.${g}`)]);
+  const known = new Set([...silver.map((s) => `silver.${s.name}`), ...Object.keys(config.gold ?? {}).map((g) => `gold.${g}`), ...integrationOutputs(config)]);
   const gold: GoldPlan[] = [];
   for (const [name, model] of Object.entries(config.gold ?? {})) {
     const parsed = await parser.referencedTables(model.sql);
@@ -461,11 +466,18 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
         }));
       }
     }
-    gold.push({ name, sql: model.sql, reads: reads.sort(), fingerprint: fingerprint(model.sql.trim()) });
+    gold.push({ name, sql: model.sql, ...(model.key ? { key: model.key } : {}), reads: reads.sort(), fingerprint: fingerprint({ sql: model.sql.trim(), key: model.key ?? null }) });
   }
   if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
+  // Silver tables log the key values keyed gold models downstream of them need (incremental gold).
+  const silverWithKeys = silver.map((s) => ({
+    ...s,
+    downstreamKeys: [...new Set(gold.filter((g) => g.key && g.reads.includes(`silver.${s.name}`) && s.columns.some((c) => c.name === g.key)).map((g) => g.key as string))].sort(),
+  }));
+  silver.splice(0, silver.length, ...silverWithKeys);
   const tasks: TaskPlan[] = Object.entries(config.tasks ?? {}).map(([name, t]) => ({ name, run: t.run }));
-  const steps = orderSteps(ctx, config, sources, silver, gold, tasks);
+  const integrations: IntegrationPlan[] = Object.entries(config.integrate ?? {}).map(([name, i]) => integrationPlan(name, i));
+  const steps = orderSteps(ctx, config, sources, silver, gold, tasks, integrations);
   const warehousePath = config.warehouse?.path ?? '.refinery/warehouse.duckdb';
   const plan: Plan = {
     name: config.name,
@@ -479,6 +491,7 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
     sources,
     silver,
     gold,
+    integrations,
     tasks,
     steps,
     concurrency: config.concurrency ?? 4,
@@ -506,6 +519,7 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
       quality: Object.entries(config.alerts?.quality ?? {}).map(([table, q]) => ({ table, maxQuarantinedPct: q.maxQuarantinedPct })),
     },
     serve: { host: config.serve?.host ?? '127.0.0.1', port: config.serve?.port ?? 7788, tokenEnv: config.serve?.tokenEnv ?? 'REFINERY_API_TOKEN' },
+    openlineage: { ...(config.openlineage?.url ? { url: config.openlineage.url } : {}), ...(config.openlineage?.urlEnv ? { urlEnv: config.openlineage.urlEnv } : {}), namespace: config.openlineage?.namespace ?? config.name },
   };
   return deepFreeze(plan);
 }
@@ -523,18 +537,21 @@ function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
   const checks: CheckPlan[] = (t.checks ?? []).map((c) => ({ name: c.name, ...(c.column ? { column: c.column } : {}), rule: c.rule, action: c.action ?? 'quarantine' }));
   const key = asList(t.key);
   const reads = [...new Set(checks.flatMap((c) => (typeof c.rule === 'object' && 'references' in c.rule ? [`silver.${c.rule.references.split('.')[1]}`] : [])))].sort();
-  const body = { source: t.from ?? name, columns, checks, key, latest: asList(t.latest), materialize: t.materialize ?? (key.length > 0 ? 'merge' : 'replace') } as const;
-  return { name, ...body, reads, fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
+  const body = { source: t.from ?? name, columns, checks, key, latest: asList(t.latest), materialize: t.materialize ?? (key.length > 0 ? 'merge' : 'replace'), deletes: t.deletes ?? 'remove' } as const;
+  return { name, ...body, reads, downstreamKeys: [], fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
 }
 
-function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[], tasks: TaskPlan[]): StepPlan[] {
+function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[], tasks: TaskPlan[], integrations: IntegrationPlan[]): StepPlan[] {
   const steps = new Map<string, StepPlan>();
+  // An integration writes several gold tables in one step: reading any of them depends on that step.
+  const producers = new Map(integrations.flatMap((i) => outputTables(i).map((t) => [t, `integrate.${i.name}`] as const)));
   const add = (name: string, kind: StepPlan['kind'], table: string, reads: readonly string[], options: StepOptions): void => {
-    steps.set(name, { name, kind, table, dependsOn: [...new Set([...reads, ...(options.after ?? [])])], ...stepSettings(options, config) });
+    steps.set(name, { name, kind, table, dependsOn: [...new Set([...reads.map((r) => producers.get(r) ?? r), ...(options.after ?? [])])], ...stepSettings(options, config) });
   };
   for (const s of sources) add(`bronze.${s.name}`, 'bronze', s.name, [], config.sources?.[s.name] ?? {});
   for (const s of silver) add(`silver.${s.name}`, 'silver', s.name, [`bronze.${s.source}`, ...s.reads], config.silver?.[s.name] ?? { columns: {} });
   for (const g of gold) add(`gold.${g.name}`, 'gold', g.name, g.reads, config.gold?.[g.name] ?? { sql: '' });
+  for (const i of integrations) add(`integrate.${i.name}`, 'integrate', i.name, i.reads, config.integrate?.[i.name] ?? {});
   for (const t of tasks) add(t.name, 'task', t.name, [], config.tasks?.[t.name] ?? { run: () => undefined });
   const ordered: StepPlan[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
@@ -543,7 +560,7 @@ function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePla
     if (state.get(name) === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(name)), name];
       const step = steps.get(name) as StepPlan;
-      const at: KeyPath = step.kind === 'task' ? ['tasks', name] : step.kind === 'gold' ? ['gold', step.table, 'sql'] : [step.kind === 'bronze' ? 'sources' : step.kind, step.table];
+      const at: KeyPath = step.kind === 'task' ? ['tasks', name] : step.kind === 'integrate' ? ['integrate', step.table] : step.kind === 'gold' ? ['gold', step.table, 'sql'] : [step.kind === 'bronze' ? 'sources' : step.kind, step.table];
       throw configError(configIssue(ctx, at, {
         code: 'config_cycle',
         value: cycle.join(' → '),

@@ -1,6 +1,7 @@
 import type { RetryPolicy } from '../orchestrator/retry-policy.js';
 import type { CheckAction, CheckRule, CleanRule, TaskContext, TriggerRule } from './types.js';
 import type { CsvOptions, FileFormat, LogicalType } from '../warehouse/warehouse.js';
+import type { IntegrationPlan } from '../integrate/integration-plan.js';
 
 /**
  * A validated project, resolved and frozen: absolute paths, defaults filled in, dependencies known,
@@ -15,6 +16,8 @@ export interface Plan {
   readonly sources: readonly SourcePlan[];
   readonly silver: readonly SilverPlan[];
   readonly gold: readonly GoldPlan[];
+  /** Multi-source integrations (golden records), see src/integrate/. */
+  readonly integrations: readonly IntegrationPlan[];
   readonly tasks: readonly TaskPlan[];
   /** Every step in an order where each comes after everything it depends on. */
   readonly steps: readonly StepPlan[];
@@ -25,6 +28,8 @@ export interface Plan {
   readonly triggers: TriggersPlan;
   readonly alerts: AlertsPlan;
   readonly serve: { readonly host: string; readonly port: number; readonly tokenEnv: string };
+  /** Where OpenLineage events go besides `.refinery/lineage/` (see `OpenLineageConfig`). */
+  readonly openlineage: { readonly url?: string; readonly urlEnv?: string; readonly namespace: string };
 }
 
 export interface SchedulePlan {
@@ -120,7 +125,11 @@ export interface SilverPlan {
   readonly checks: readonly CheckPlan[];
   readonly key: readonly string[];
   readonly latest: readonly string[];
-  readonly materialize: 'merge' | 'replace';
+  readonly materialize: 'merge' | 'replace' | 'scd2';
+  /** What a delete from a database source does: remove the row, or keep it with `_deleted = true`. */
+  readonly deletes: 'remove' | 'soft';
+  /** Key columns of gold models that read this table, logged for incremental gold refreshes. */
+  readonly downstreamKeys: readonly string[];
   /** Silver tables this one reads (through `references` checks). */
   readonly reads: readonly string[];
   /** Hash of everything that decides this table's contents; a change means a rebuild from bronze. */
@@ -130,15 +139,17 @@ export interface SilverPlan {
 export interface GoldPlan {
   readonly name: string;
   readonly sql: string;
+  /** When set, a run recomputes only the rows whose key was touched upstream. */
+  readonly key?: string;
   /** `silver.x` / `gold.y` tables the SQL reads. */
   readonly reads: readonly string[];
   readonly fingerprint: string;
 }
 
-export type StepKind = 'bronze' | 'silver' | 'gold' | 'task';
+export type StepKind = 'bronze' | 'silver' | 'gold' | 'integrate' | 'task';
 
 export interface StepPlan {
-  /** `bronze.customers`, `silver.customers`, `gold.customer_360`: a step is named after the table it writes; a task by its key. */
+  /** `bronze.customers`, `silver.customers`, `gold.customer_360`: a step is named after the table it writes; a task by its key; an integration `integrate.<name>`. */
   readonly name: string;
   readonly kind: StepKind;
   /** The table (or task) name without its layer. */

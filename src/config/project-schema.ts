@@ -79,13 +79,15 @@ const silverTable = z.strictObject({
   checks: z.array(check).optional(),
   key: columnList.optional(),
   latest: columnList.optional(),
-  materialize: z.enum(['merge', 'replace']).optional(),
+  materialize: z.enum(['merge', 'replace', 'scd2']).optional(),
+  deletes: z.enum(['remove', 'soft']).optional(),
   description: z.string().optional(),
 });
 
 const goldModel = z.strictObject({
   ...stepOptions,
   sql: z.string().min(1),
+  key: identifier.optional(),
   description: z.string().optional(),
 });
 
@@ -286,6 +288,7 @@ export const projectSchema = z.strictObject({
     })
     .optional(),
   serve: z.strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), tokenEnv: z.string().min(1).optional() }).optional(),
+  openlineage: z.strictObject({ url: z.string().url().optional(), urlEnv: z.string().min(1).optional(), namespace: z.string().min(1).optional() }).optional(),
 });
 
 /** What each union accepts, in words, for messages. */

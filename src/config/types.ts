@@ -215,14 +215,24 @@ export interface SilverTableConfig extends StepOptions {
   key?: string | string[];
   /** Column(s) deciding which version of a key is latest: the greatest wins; ties go to the row that arrived last. */
   latest?: string | string[];
-  /** `merge` (default when a key is set) upserts new batches by key; `replace` rebuilds from all of bronze. */
-  materialize?: 'merge' | 'replace';
+  /**
+   * `merge` (default when a key is set) upserts new batches by key; `replace` rebuilds from all of bronze;
+   * `scd2` keeps every version of a key with valid_from, valid_to and is_current.
+   */
+  materialize?: 'merge' | 'replace' | 'scd2';
+  /** What a delete from a database source does: 'remove' the row (default) or 'soft' — keep it with `_deleted = true`. */
+  deletes?: 'remove' | 'soft';
   description?: string;
 }
 
 export interface GoldModelConfig extends StepOptions {
   /** One SELECT over silver (or other gold) tables; its dependencies are read from it. */
   sql: string;
+  /**
+   * A column of the model that identifies its rows (e.g. 'customer_id'). Then a run recomputes only the rows
+   * whose key changed upstream — each table the model reads must have a column of that name.
+   */
+  key?: string;
   description?: string;
 }
 
@@ -259,6 +269,17 @@ export interface AlertsConfig {
   freshness?: Record<string, { by: string; timezone?: string }>;
   /** Alert when a run quarantines more than this share of a silver table's incoming rows, e.g. `{ 'silver.customers': { maxQuarantinedPct: 5 } }`. */
   quality?: Record<string, { maxQuarantinedPct: number }>;
+}
+
+/**
+ * OpenLineage events: every run writes them to `.refinery/lineage/<runId>.jsonl`; set a URL (or the name of an
+ * environment variable holding one) to also POST each event to a lineage server, e.g. Marquez's `/api/v1/lineage`.
+ */
+export interface OpenLineageConfig {
+  url?: string;
+  urlEnv?: string;
+  /** Namespace of the jobs (one per step, under one per run). Default: the project name. */
+  namespace?: string;
 }
 
 export interface ServeConfig {
@@ -422,4 +443,5 @@ export interface ProjectConfig {
   triggers?: TriggersConfig;
   alerts?: AlertsConfig;
   serve?: ServeConfig;
+  openlineage?: OpenLineageConfig;
 }

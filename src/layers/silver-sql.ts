@@ -16,8 +16,10 @@ export interface SilverSqlInput {
   readonly table: SilverPlan;
   /** Data columns of the bronze table (lineage excluded), with engine types. */
   readonly bronzeColumns: readonly ColumnInfo[];
-  /** Only bronze batches in (after, upTo] are read. */
-  readonly batches: { readonly after: number; readonly upTo: number };
+  /** Only bronze batches in (after, upTo] are read, except replaced ones. */
+  readonly batches: { readonly after: number; readonly upTo: number; readonly excluded?: readonly number[] };
+  /** Bronze carries change rows (`_op`: insert/update/delete) from a database source. */
+  readonly hasOp?: boolean;
 }
 
 /**
@@ -33,14 +35,16 @@ export function compileCandidates(d: SqlDialect, input: SilverSqlInput): string 
   const cleaned = table.columns.map((c) => `${cleanExpr(d, c, bronzeTypes)} AS ${q(cleanName(c.name))}`);
   const typed = table.columns.map((c) => `${c.type === 'text' ? q(cleanName(c.name)) : d.parse(q(cleanName(c.name)), c.type, c.formats)} AS ${q(c.name)}`);
   const reasonChecks = table.checks.filter((c) => c.action !== 'warn');
-  const reason = [`WHEN _load_error IS NOT NULL THEN ${d.literal(MALFORMED_ROW)}`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${d.literal(c.name)}`)];
-  const detail = [`WHEN _load_error IS NOT NULL THEN _load_error`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${detailExpr(d, table, c)}`)];
+  // A delete marker carries only its key: it is not checked, it removes (or closes) what it deletes.
+  const reason = [`WHEN _op = 'delete' THEN NULL`, `WHEN _load_error IS NOT NULL THEN ${d.literal(MALFORMED_ROW)}`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${d.literal(c.name)}`)];
+  const detail = [`WHEN _op = 'delete' THEN NULL`, `WHEN _load_error IS NOT NULL THEN _load_error`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${detailExpr(d, table, c)}`)];
   const warnings = table.checks.filter((c) => c.action === 'warn').map((c) => `${passes(d, table, c)} AS ${q(`__warn__${c.name}`)}`);
 
+  const excluded = batches.excluded?.length ? ` AND _batch_id NOT IN (${batches.excluded.join(', ')})` : '';
   return `WITH src AS (
-  SELECT * FROM ${d.table('bronze', table.source)} WHERE _batch_id > ${batches.after} AND _batch_id <= ${batches.upTo}
+  SELECT * FROM ${d.table('bronze', table.source)} WHERE _batch_id > ${batches.after} AND _batch_id <= ${batches.upTo}${excluded}
 ), cleaned AS (
-  SELECT ${[...BRONZE_LINEAGE.map(q), ...bronzeColumns.map((c) => `${q(c.name)} AS ${q(rawName(c.name))}`), ...cleaned].join(',\n    ')}
+  SELECT ${[...BRONZE_LINEAGE.map(q), input.hasOp ? '_op' : 'CAST(NULL AS VARCHAR) AS _op', ...bronzeColumns.map((c) => `${q(c.name)} AS ${q(rawName(c.name))}`), ...cleaned].join(',\n    ')}
   FROM src
 ), typed AS (
   SELECT *, ${typed.join(',\n    ')}
@@ -109,10 +113,12 @@ function detailExpr(d: SqlDialect, table: SilverPlan, check: CheckPlan): string 
   return `${d.literal(`${column.name} `)} || ${shown} || ${d.literal(` ${requirement(table, check)}`)}`;
 }
 
-/** SQL DDL for the silver table: the declared columns, typed, then lineage. */
+/** SQL DDL for the silver table: the declared columns, typed, history or delete columns, then lineage. */
 export function silverColumnsDdl(d: SqlDialect, table: SilverPlan): string {
   return [
     ...table.columns.map((c) => `${d.quoteIdent(c.name)} ${d.sqlType(c.type)}`),
+    ...(table.materialize === 'scd2' ? ['valid_from TIMESTAMP', 'valid_to TIMESTAMP', 'is_current BOOLEAN'] : []),
+    ...(table.deletes === 'soft' ? ['_deleted BOOLEAN DEFAULT FALSE'] : []),
     `_batch_id BIGINT`,
     `_source_file VARCHAR`,
     `_source_row BIGINT`,

@@ -3,8 +3,8 @@ import type { Plan, StepPlan } from '../config/plan.js';
 /** The step graph drawn as text, Mermaid or Graphviz dot, grouped by layer, with statuses from a run when known. */
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
 
-const LAYERS: readonly StepPlan['kind'][] = ['bronze', 'silver', 'gold', 'task'];
-const LAYER_TITLE: Record<StepPlan['kind'], string> = { bronze: 'bronze (raw)', silver: 'silver (cleaned)', gold: 'gold (business)', task: 'tasks' };
+const LAYERS: readonly StepPlan['kind'][] = ['bronze', 'silver', 'integrate', 'gold', 'task'];
+const LAYER_TITLE: Record<StepPlan['kind'], string> = { bronze: 'bronze (raw)', silver: 'silver (cleaned)', integrate: 'integrate (golden records)', gold: 'gold (business)', task: 'tasks' };
 
 export function renderGraph(plan: Plan, format: GraphFormat, statuses: ReadonlyMap<string, string> = new Map()): string {
   switch (format) {

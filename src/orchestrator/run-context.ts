@@ -50,7 +50,7 @@ export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed' | 
 
 export interface StepOutcome {
   readonly step: string;
-  readonly kind: 'bronze' | 'silver' | 'gold' | 'task';
+  readonly kind: 'bronze' | 'silver' | 'gold' | 'integrate' | 'task';
   readonly status: StepStatus;
   readonly rowsIn: number;
   readonly rowsWritten: number;

@@ -12,6 +12,9 @@ import { GraphExecution, type GraphNode, type LiveState, type NodeResult } from 
 import { emptyOutcome, type ProgressEvent, type RunContext, type StepContext, type StepOutcome } from './run-context.js';
 import { selectSteps } from './selection.js';
 import { runTask } from './task-step.js';
+import { runIntegration } from '../integrate/integrate-step.js';
+import { openLineageListener } from '../lineage/openlineage-emitter.js';
+import type { RunListener } from './run-listener.js';
 
 export interface RunOptions {
   /** Rebuild every silver and gold table from all of bronze. */
@@ -28,6 +31,8 @@ export interface RunOptions {
   readonly random?: () => number;
   /** Called whenever a step changes state, with where every step is (for `refinery why` during a run). */
   readonly onLive?: (runId: number, live: () => ReadonlyMap<string, LiveState>) => void;
+  /** Told as the run and each step start and end. Default: OpenLineage events (see lineage/); `false` for none. */
+  readonly listener?: RunListener | false;
 }
 
 export interface RunReport {
@@ -60,6 +65,8 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
   });
   const records = new StepRecordBuffer(warehouse);
+  const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, options.progress ? { progress: options.progress } : {}));
+  listener?.runStarted(startedAt);
   const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}), records };
   const steps = plan.steps.filter((s) => selected.has(s.name));
   const byName = new Map(steps.map((s) => [s.name, s]));
@@ -86,6 +93,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     run: async (node, attempt, signal) => {
       const step = byName.get(node.name) as StepPlan;
       if (attempt === 1) ctx.progress({ type: 'step-start', step: step.name });
+      if (attempt === 1) listener?.stepStarted(step, clock.now());
       const outcome = resumes?.completed.has(step.name)
         ? await skipCompleted(ctx, step, resumes.runId)
         : await runStep({ ...ctx, attempt, signal }, step);
@@ -101,6 +109,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
         finished.set(step.name, outcome);
         if (result.status !== 'success' && result.status !== 'skipped') recordFinal(ctx, outcome, result);
         ctx.progress({ type: 'step-end', step: step.name, outcome });
+        listener?.stepEnded(step, outcome, clock.now());
       } else if (event.type === 'attempt_failed') {
         const { record } = event;
         const data = errorData(event.node, record.error);
@@ -128,6 +137,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
   const endedAt = clock.now();
   const firstFailure = outcomes.find((o) => o.status === 'failed');
   await finishRun(warehouse, runId, status as RunStatus, endedAt, firstFailure?.message);
+  await listener?.runEnded(status, endedAt);
   return {
     runId,
     project: plan.name,
@@ -151,6 +161,8 @@ function runStep(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
       return buildSilver(ctx, plan.silver.find((s) => s.name === step.table) as (typeof plan.silver)[number]);
     case 'gold':
       return buildGold(ctx, plan.gold.find((g) => g.name === step.table) as (typeof plan.gold)[number]);
+    case 'integrate':
+      return runIntegration(ctx, plan.integrations.find((i) => i.name === step.table) as (typeof plan.integrations)[number]);
     case 'task':
       return runTask(ctx, plan.tasks.find((t) => t.name === step.table) as (typeof plan.tasks)[number]);
   }

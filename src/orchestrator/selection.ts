@@ -25,7 +25,7 @@ export function selectSteps(plan: Plan, selectors: readonly string[]): Set<strin
       const [kind, value] = raw.split(':', 2) as [string, string];
       const matches = plan.steps.filter((s: StepPlan) => (kind === 'layer' ? s.kind === value : s.tags.includes(value)));
       if (matches.length === 0) {
-        throw usageError({ code: 'selector_matches_nothing', value: raw, message: `--select ${raw} matches no step.`, allowed: kind === 'layer' ? 'layer:bronze, layer:silver, layer:gold, layer:task' : [...new Set(plan.steps.flatMap((s) => s.tags))].map((t) => `tag:${t}`).join(', ') || '(no tags declared)', hint: 'Check the spelling.' });
+        throw usageError({ code: 'selector_matches_nothing', value: raw, message: `--select ${raw} matches no step.`, allowed: kind === 'layer' ? 'layer:bronze, layer:silver, layer:integrate, layer:gold, layer:task' : [...new Set(plan.steps.flatMap((s) => s.tags))].map((t) => `tag:${t}`).join(', ') || '(no tags declared)', hint: 'Check the spelling.' });
       }
       for (const m of matches) selected.add(m.name);
       continue;

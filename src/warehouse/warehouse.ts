@@ -64,6 +64,23 @@ export interface SqlDialect {
   rowHash(exprs: readonly string[]): string;
   /** Current timestamp expression is never used: time is injected, so timestamps arrive as parameters. */
   timestampLiteral(date: Date): string;
+  /** Similarity of two strings in [0, 1] (Jaro-Winkler), for fuzzy matching. */
+  jaroWinkler(a: string, b: string): string;
+  /** Edit distance between two strings (Levenshtein). */
+  levenshtein(a: string, b: string): string;
+  /**
+   * Boolean: two normalised names (lower-case words separated by single spaces) have the same number of words and
+   * each pair of words is equal or one is the initial of the other ("j smith" ~ "john smith" ~ "john s").
+   */
+  namesCompatible(a: string, b: string): string;
+  /** Aggregate: the group's rows as a list of records with these fields, in this order (provenance candidates). */
+  collectList(fields: readonly (readonly [string, string])[], orderBy: string): string;
+  /** Age in (fractional) days of timestamp `expr` at `now`. */
+  ageDays(expr: string, now: Date): string;
+  /** Text without diacritics ('García' → 'Garcia'), so values that differ only in accents compare equal. */
+  stripAccents(expr: string): string;
+  /** Aggregate: `arg` of the row with the greatest (`by[0]`, `by[1]`, ...), compared in that order. */
+  argMax(arg: string, by: readonly string[]): string;
 }
 
 export interface WarehouseCapabilities {

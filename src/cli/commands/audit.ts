@@ -15,10 +15,14 @@ export function registerAudit(program: Command): void {
           if (options.json) {
             printJson({
               balanced: report.balanced,
-              tables: Object.fromEntries(report.tables.map((t) => [t.table, { bronze: t.bronze, silver: t.silver, quarantined: t.quarantined, superseded: t.superseded, pending: t.pending, lost: t.lost, unexpected: t.unexpected, balanced: t.balanced, problems: t.problems }])),
+              tables: Object.fromEntries(report.tables.map((t) => [t.table, { bronze: t.bronze, silver: t.silver, quarantined: t.quarantined, superseded: t.superseded, replaced: t.replaced, deleteMarkers: t.deleteMarkers, pending: t.pending, lost: t.lost, unexpected: t.unexpected, balanced: t.balanced, problems: t.problems }])),
               refusedFiles: report.refusedFiles,
             });
+          } else if (report.tables.length === 0) {
+            println('No silver tables to audit.');
           } else {
+            // Replaced batches and delete markers only show up when a project has them.
+            const extra = report.tables.some((t) => t.replaced > 0 || t.deleteMarkers > 0);
             println(
               table(
                 report.tables.map((t) => ({
@@ -27,6 +31,7 @@ export function registerAudit(program: Command): void {
                   silver: t.silver,
                   quarantined: t.quarantined,
                   superseded: t.superseded,
+                  ...(extra ? { replaced: t.replaced, deletes: t.deleteMarkers } : {}),
                   pending: t.pending,
                   balanced: t.balanced ? color.green('yes') : color.red('NO'),
                 })),

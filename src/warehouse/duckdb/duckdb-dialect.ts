@@ -130,4 +130,36 @@ export class DuckDBDialect implements SqlDialect {
   timestampLiteral(date: Date): string {
     return `TIMESTAMP '${toSqlTimestamp(date)}'`;
   }
+
+  jaroWinkler(a: string, b: string): string {
+    return `jaro_winkler_similarity(${a}, ${b})`;
+  }
+
+  levenshtein(a: string, b: string): string {
+    return `levenshtein(${a}, ${b})`;
+  }
+
+  namesCompatible(a: string, b: string): string {
+    // Both word lists are bound once through a one-element list (as in titleCase), then compared word by word.
+    const words = (x: string): string => `string_split(${x}, ' ')`;
+    const pair = (x: string, y: string): string => `(${x} = ${y} OR (length(${x}) = 1 AND starts_with(${y}, ${x})) OR (length(${y}) = 1 AND starts_with(${x}, ${y})))`;
+    return `list_transform([[${words(a)}, ${words(b)}]], lambda p: len(p[1]) = len(p[2]) AND list_bool_and(list_transform(p[1], lambda w, i: ${pair('w', 'p[2][i]')})))[1]`;
+  }
+
+  collectList(fields: readonly (readonly [string, string])[], orderBy: string): string {
+    return `list({${fields.map(([name, expr]) => `${this.quoteIdent(name)}: ${expr}`).join(', ')}} ORDER BY ${orderBy})`;
+  }
+
+  ageDays(expr: string, now: Date): string {
+    return `((epoch(${this.timestampLiteral(now)}) - epoch(${expr})) / 86400.0)`;
+  }
+
+  stripAccents(expr: string): string {
+    return `strip_accents(${expr})`;
+  }
+
+  argMax(arg: string, by: readonly string[]): string {
+    // Structs compare field by field, so one arg_max orders by several values at once.
+    return by.length === 1 ? `arg_max(${arg}, ${by[0]})` : `arg_max(${arg}, {${by.map((b, i) => `k${i}: ${b}`).join(', ')}})`;
+  }
 }

@@ -8,6 +8,7 @@ WITH src AS (
     "_row_hash",
     "_load_error",
     "_raw_line",
+    CAST(NULL AS VARCHAR) AS _op,
     "customer_id" AS "__raw__customer_id",
     "name" AS "__raw__name",
     "email" AS "__raw__email",
@@ -37,11 +38,13 @@ WITH src AS (
   FROM cleaned
 )
 SELECT *,
-  CASE WHEN _load_error IS NOT NULL THEN 'malformed_row'
+  CASE WHEN _op = 'delete' THEN NULL
+    WHEN _load_error IS NOT NULL THEN 'malformed_row'
     WHEN NOT coalesce("customer_id" >= 1, FALSE) THEN 'invalid_customer_id'
     WHEN NOT coalesce(regexp_full_match("email", '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'), FALSE) THEN 'invalid_email'
     WHEN NOT coalesce("status" IN ('active', 'inactive', 'suspended', 'pending'), FALSE) THEN 'invalid_status' END AS _reason,
-  CASE WHEN _load_error IS NOT NULL THEN _load_error
+  CASE WHEN _op = 'delete' THEN NULL
+    WHEN _load_error IS NOT NULL THEN _load_error
     WHEN NOT coalesce("customer_id" >= 1, FALSE) THEN 'customer_id ' || coalesce('''' || "__clean__customer_id" || '''', '(empty)') || ' must be a whole number ≥ 1'
     WHEN NOT coalesce(regexp_full_match("email", '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'), FALSE) THEN 'email ' || coalesce('''' || "__clean__email" || '''', '(empty)') || ' must match ^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
     WHEN NOT coalesce("status" IN ('active', 'inactive', 'suspended', 'pending'), FALSE) THEN 'status ' || coalesce('''' || "__clean__status" || '''', '(empty)') || ' must be one of active, inactive, suspended, pending' END AS _detail,

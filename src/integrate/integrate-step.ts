@@ -1,0 +1,113 @@
+import { pipelineError } from '../errors.js';
+import { record } from '../layers/silver-build.js';
+import { inputVersions, readTableState, writeTableState } from '../layers/table-state.js';
+import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
+import type { SqlSession } from '../warehouse/warehouse.js';
+import { countChanges, ensureCrossReference, markAffected, rewriteCrossReference } from './cross-reference.js';
+import { writeGoldenRecords } from './golden-record.js';
+import { outputTables, type IntegrationPlan } from './integration-plan.js';
+import type { IntegrationRun } from './integration-run.js';
+import { mapRecords } from './mapping.js';
+import { matchRecords, type MatchSummary } from './matching.js';
+import { judgeCandidates, writeProvenance } from './provenance.js';
+import { writeSourceScorecard } from './quality.js';
+import { collectCandidates, resolveWinners } from './survivorship.js';
+
+type Fingerprints = IntegrationPlan['fingerprints'];
+
+function encode(f: Fingerprints): string {
+  return [f.shape, f.survivorship, f.matching, f.mapping].join('.');
+}
+
+function decode(text: string | undefined): Partial<Fingerprints> {
+  const [shape, survivorship, matching, mapping] = (text ?? '').split('.');
+  return { shape, survivorship, matching, mapping };
+}
+
+/** Why every entity is resolved again this run, or undefined when only changed ones are. */
+function resolveAllBecause(ctx: StepContext, plan: IntegrationPlan, before: Partial<Fingerprints> | undefined, goldExists: boolean): string | undefined {
+  if (ctx.fullRefresh) return 'full refresh requested';
+  if (!before || !goldExists) return 'first build';
+  if (before.shape !== plan.fingerprints.shape) return 'its fields changed';
+  if (before.survivorship !== plan.fingerprints.survivorship) return 'its survivorship rules changed';
+  return undefined;
+}
+
+function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, changes: { changed: number; removed: number }, duplicates: number): string {
+  const entity = plan.entity;
+  const parts: string[] = [];
+  if (allBecause) parts.push(`${allBecause}: resolved all ${resolved} ${entity} records`);
+  else parts.push(`re-resolved ${resolved} ${entity} record${resolved === 1 ? '' : 's'} (${changes.changed} source record${changes.changed === 1 ? '' : 's'} new or changed, ${changes.removed} gone)`);
+  if (match.fresh > 0) parts.push(`matched ${match.fresh} new record${match.fresh === 1 ? '' : 's'}: ${match.joinedExisting} into existing ${entity} records, ${match.newEntities} new ${entity} record${match.newEntities === 1 ? '' : 's'}`);
+  if (match.released > 0) parts.push(`${match.released} record${match.released === 1 ? '' : 's'} moved by overrides`);
+  if (duplicates > 0) parts.push(`${duplicates} duplicate source record${duplicates === 1 ? '' : 's'} ignored (same key, older)`);
+  return parts.join('; ');
+}
+
+async function tablesExist(ctx: StepContext, tx: SqlSession, plan: IntegrationPlan, roles: readonly (keyof IntegrationPlan['tables'])[]): Promise<boolean> {
+  for (const role of roles) if (!(await ctx.warehouse.introspector.tableExists('gold', plan.tables[role], tx))) return false;
+  return true;
+}
+
+/**
+ * The integration step: silver records of several sources → golden records with provenance, the cross-reference and
+ * the source scorecard, in one transaction with its state and step record. Skipped when nothing it reads and none of
+ * its rules changed; otherwise only entities whose records changed are resolved again, unless a rule change or
+ * --full-refresh asks for all. Master ids survive everything, --full-refresh included (see cross-reference.ts).
+ */
+export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): Promise<StepOutcome> {
+  const step = `integrate.${plan.name}`;
+  const started = ctx.clock.now();
+  const { warehouse } = ctx;
+  return warehouse.transaction(async (tx) => {
+    const state = await readTableState(tx, step);
+    const inputs = await inputVersions(tx, plan.reads);
+    const fingerprint = encode(plan.fingerprints);
+    const goldExists = await tablesExist(ctx, tx, plan, ['master', 'provenance', 'xref', 'sourceQuality']);
+    if (!ctx.fullRefresh && state && goldExists && state.fingerprint === fingerprint && state.inputs === inputs) {
+      const outcome: StepOutcome = { ...emptyOutcome(step, 'integrate'), status: 'skipped', message: 'up to date: nothing it reads and none of its rules changed', durationMs: 0 };
+      await record(tx, ctx, outcome, started);
+      return outcome;
+    }
+    for (const source of plan.sources) {
+      if (!(await warehouse.introspector.tableExists(source.schema, source.table, tx))) {
+        throw pipelineError({
+          code: 'integration_source_missing',
+          step,
+          table: `${source.schema}.${source.table}`,
+          message: `integrate.${plan.name} reads ${source.schema}.${source.table} for source '${source.name}', but that table does not exist yet.`,
+          hint: `Run the step that builds it first (refinery run --select +${step}).`,
+        });
+      }
+    }
+    const run: IntegrationRun = { tx, d: warehouse.dialect, plan, runId: ctx.runId, now: ctx.clock.now() };
+    const before = state ? decode(state.fingerprint) : undefined;
+    const allBecause = resolveAllBecause(ctx, plan, before, await tablesExist(ctx, tx, plan, ['master', 'provenance']));
+    await ensureCrossReference(run);
+    const mapping = await mapRecords(run);
+    const match = await matchRecords(run);
+    const changes = await countChanges(run);
+    const affected = await markAffected(run, allBecause !== undefined);
+    let resolved = 0;
+    if (allBecause !== undefined || affected > 0) {
+      await collectCandidates(run);
+      await resolveWinners(run);
+      await judgeCandidates(run);
+      await writeProvenance(run, allBecause !== undefined);
+      resolved = await writeGoldenRecords(run, allBecause !== undefined);
+    }
+    const changed = allBecause !== undefined || affected > 0 || changes.changed > 0 || changes.removed > 0 || !goldExists;
+    if (changed) {
+      await rewriteCrossReference(run, allBecause !== undefined || affected > 0);
+      await writeSourceScorecard(run);
+    }
+    const version = changed ? ctx.runId : (state?.version ?? ctx.runId);
+    const now = ctx.clock.now();
+    for (const table of [step, ...outputTables(plan)]) await writeTableState(tx, table, { fingerprint, lastBatchId: 0, inputs, version }, now);
+    const message = changed ? describe(plan, allBecause, match, resolved, changes, mapping.duplicates) : `no source record changed: ${mapping.records} records checked`;
+    const outcome: StepOutcome = { ...emptyOutcome(step, 'integrate'), status: 'success', rowsIn: mapping.records, rowsWritten: resolved, message, durationMs: ctx.clock.now().getTime() - started.getTime() };
+    await record(tx, ctx, outcome, started);
+    return outcome;
+  }, { signal: ctx.signal });
+}
+

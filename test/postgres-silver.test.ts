@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ENGINES } from './helpers/engines.js';
+import { projectFile } from './helpers/project-files.js';
+import { PG_URL, PgFixture, requirePostgres } from './helpers/postgres.js';
+import { TestProject } from './helpers/temp-project.js';
+
+const run = await requirePostgres('the PostgreSQL → silver suites');
+process.env.REFINERY_TEST_CRM_URL = PG_URL;
+
+/** A CRM table in PostgreSQL refined into silver.customers with the given strategy and materialization. */
+function project(fixture: PgFixture, strategy: string, silver: Record<string, unknown> = {}): string {
+  return projectFile({
+    name: 'pgsilver',
+    sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: strategy as 'full' } } },
+    silver: {
+      customers: {
+        from: 'crm',
+        columns: { id: { type: 'integer' }, status: { clean: ['trim', 'lower'] }, updated_at: { type: 'timestamp' } },
+        key: 'id',
+        latest: 'updated_at',
+        ...silver,
+      },
+    },
+  });
+}
+
+describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => {
+  let fixture: PgFixture;
+  let p: TestProject;
+  const slots: string[] = [];
+  afterEach(async () => {
+    await p?.dispose();
+    await fixture?.dispose(slots.splice(0));
+  });
+
+  async function setup(strategy: string, silver: Record<string, unknown> = {}): Promise<void> {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, updated_at timestamp)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'active', '2024-01-01'), (2, 'active', '2024-01-01'), (3, 'pending', '2024-01-01')`);
+    p = TestProject.fromFiles(engine, { 'refinery.config.ts': project(fixture, strategy, silver) });
+    if (strategy === 'cdc') slots.push('refinery_pgsilver_crm');
+  }
+
+  const silver = () => p.rows(`SELECT id, status FROM silver.customers ORDER BY id`);
+
+  it('cdc + merge: applies inserts, updates and deletes; a delete then a re-insert leaves the new row; an older version never overwrites', async () => {
+    await setup('cdc');
+    await p.run();
+    await fixture.sql(`UPDATE customers SET status = 'suspended', updated_at = '2024-01-05' WHERE id = 1`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 3`);
+    await fixture.sql(`INSERT INTO customers VALUES (3, 'active', '2024-01-06')`);
+    await fixture.sql(`INSERT INTO customers VALUES (4, 'active', '2024-01-06')`);
+    const second = await p.run();
+    expect(second.steps.find((s) => s.step === 'silver.customers')?.message).toBe('merged new bronze batches; 2 deletes applied');
+    expect(await silver()).toEqual([
+      { id: 1, status: 'suspended' },
+      { id: 3, status: 'active' },
+      { id: 4, status: 'active' },
+    ]);
+    // A change carrying an older version than silver holds (updated_at moved back) does not overwrite it.
+    await fixture.sql(`UPDATE customers SET status = 'inactive', updated_at = '2024-01-02' WHERE id = 1`);
+    await p.run();
+    expect((await silver())[0]).toEqual({ id: 1, status: 'suspended' });
+    const audit = await p.audit();
+    expect(audit.tables[0]).toMatchObject({ bronze: 9, silver: 3, deleteMarkers: 2, balanced: true });
+    // Incremental equals a full rebuild.
+    const incremental = await p.rows(`SELECT * FROM silver.customers ORDER BY id`);
+    await p.run({ fullRefresh: true, select: ['silver.customers'] });
+    expect(await p.rows(`SELECT * FROM silver.customers ORDER BY id`)).toEqual(incremental);
+  });
+
+  it('full + merge: each full extract replaces the previous one, so rows deleted at the source disappear', async () => {
+    await setup('full');
+    await p.run();
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    const second = await p.run();
+    expect(second.steps.find((s) => s.step === 'silver.customers')?.message).toBe('bronze batch 1 replaced by a newer version: rebuilt from bronze');
+    expect(await silver()).toEqual([
+      { id: 1, status: 'active' },
+      { id: 3, status: 'pending' },
+    ]);
+    expect((await p.audit()).tables[0]).toMatchObject({ bronze: 5, silver: 2, replaced: 3, balanced: true });
+  });
+
+  it('snapshot + soft deletes: a deleted row stays, flagged _deleted, and comes back if re-inserted', async () => {
+    await setup('snapshot', { deletes: 'soft' });
+    await p.run();
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    await p.run();
+    expect(await p.rows(`SELECT id, _deleted FROM silver.customers ORDER BY id`)).toEqual([
+      { id: 1, _deleted: false },
+      { id: 2, _deleted: true },
+      { id: 3, _deleted: false },
+    ]);
+    await fixture.sql(`INSERT INTO customers VALUES (2, 'active', '2023-12-01')`);
+    await p.run();
+    expect(await p.rows(`SELECT id, _deleted FROM silver.customers WHERE id = 2`)).toEqual([{ id: 2, _deleted: false }]);
+    expect((await p.audit()).tables[0]?.balanced).toBe(true);
+  });
+
+  it('cdc + scd2: daily status changes become history; a delete closes the current version', async () => {
+    await setup('cdc', { materialize: 'scd2' });
+    await p.run();
+    await fixture.sql(`UPDATE customers SET status = 'suspended', updated_at = '2024-01-02' WHERE id = 1`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 3`);
+    await p.run();
+    const history = await p.rows(`SELECT id, status, CAST(valid_from AS VARCHAR) AS vf, valid_to IS NULL AS open, is_current FROM silver.customers ORDER BY id, valid_from`);
+    expect(history).toEqual([
+      { id: 1, status: 'active', vf: '2024-01-01 00:00:00', open: false, is_current: false },
+      { id: 1, status: 'suspended', vf: '2024-01-02 00:00:00', open: true, is_current: true },
+      { id: 2, status: 'active', vf: '2024-01-01 00:00:00', open: true, is_current: true },
+      { id: 3, status: 'pending', vf: '2024-01-01 00:00:00', open: false, is_current: false },
+    ]);
+  });
+});
