@@ -131,6 +131,29 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
     expect(audit.tables.find((t) => t.table === 'silver.customers')).toMatchObject({ bronze: 8, silver: 3, quarantined: 0, superseded: 5, balanced: true });
   });
 
+  it('recomputes only the gold rows whose customers or orders changed, and equals a full rebuild', async () => {
+    project = TestProject.fromTemplate(engine);
+    await project.run();
+    // Customer 1003 arrives with a valid email: its order 5007, quarantined as unknown_customer, now gets in.
+    project.write('landing/customers/day2.csv', `${HEADER}\n1003,Ahmed Khan,ahmed.khan@example.com,,GB,active,2023-03-01,2024-02-01 00:00:00\n`);
+    project.write('landing/orders/orders_day2.csv', 'order_id,customer_id,order_date,amount\n5101,1007,2024-02-02,2000.00\n');
+    const report = await project.run();
+    expect(report.steps.find((s) => s.step === 'silver.orders')?.message).toBe('re-checked rows whose silver.customers.customer_id changed');
+    expect(await project.rows(`SELECT order_id FROM silver.orders WHERE order_id IN (5007, 5101) ORDER BY 1`)).toEqual([{ order_id: 5007 }, { order_id: 5101 }]);
+    expect(await project.rows(`SELECT order_id, _reason FROM quarantine.orders ORDER BY 1`)).toEqual([
+      { order_id: '5005', _reason: 'unknown_customer' },
+      { order_id: '5006', _reason: 'invalid_order' },
+    ]);
+    const gold = report.steps.find((s) => s.step === 'gold.customer_360');
+    expect(gold).toMatchObject({ rowsIn: 2, rowsWritten: 2, message: 'recomputed 2 changed keys (1 rows replaced, 2 written)' });
+    const incremental = await project.rows(`SELECT * FROM gold.customer_360 ORDER BY customer_id`);
+    expect(incremental.find((r) => r.customer_id === 1003)).toMatchObject({ order_count: 1, segment: 'low' });
+    expect(incremental.find((r) => r.customer_id === 1007)).toMatchObject({ order_count: 1, segment: 'high' });
+    expect((await project.audit()).balanced).toBe(true);
+    await project.run({ fullRefresh: true });
+    expect(await project.rows(`SELECT * FROM gold.customer_360 ORDER BY customer_id`)).toEqual(incremental);
+  });
+
   it('changes nothing on a second run with no new files', async () => {
     project = TestProject.fromTemplate(engine);
     await project.run();

@@ -472,7 +472,13 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
   // Silver tables log the key values keyed gold models downstream of them need (incremental gold).
   const silverWithKeys = silver.map((s) => ({
     ...s,
-    downstreamKeys: [...new Set(gold.filter((g) => g.key && g.reads.includes(`silver.${s.name}`) && s.columns.some((c) => c.name === g.key)).map((g) => g.key as string))].sort(),
+    downstreamKeys: [
+      ...new Set([
+        ...gold.filter((g) => g.key && g.reads.includes(`silver.${s.name}`) && s.columns.some((c) => c.name === g.key)).map((g) => g.key as string),
+        // Silver tables whose `references` checks point here re-check only the referenced values that changed.
+        ...silver.flatMap((other) => other.checks.flatMap((c) => (typeof c.rule === 'object' && 'references' in c.rule && c.rule.references.startsWith(`silver.${s.name}.`) ? [c.rule.references.split('.')[2] as string] : []))),
+      ]),
+    ].sort(),
   }));
   silver.splice(0, silver.length, ...silverWithKeys);
   const tasks: TaskPlan[] = Object.entries(config.tasks ?? {}).map(([name, t]) => ({ name, run: t.run }));
@@ -538,7 +544,12 @@ function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
   const key = asList(t.key);
   const reads = [...new Set(checks.flatMap((c) => (typeof c.rule === 'object' && 'references' in c.rule ? [`silver.${c.rule.references.split('.')[1]}`] : [])))].sort();
   const body = { source: t.from ?? name, columns, checks, key, latest: asList(t.latest), materialize: t.materialize ?? (key.length > 0 ? 'merge' : 'replace'), deletes: t.deletes ?? 'remove' } as const;
-  return { name, ...body, reads, downstreamKeys: [], fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
+  const references = checks.flatMap((c) => {
+    if (typeof c.rule !== 'object' || !('references' in c.rule) || !c.column) return [];
+    const [, target, targetColumn] = c.rule.references.split('.') as [string, string, string];
+    return [{ column: c.column, table: `silver.${target}`, targetColumn }];
+  });
+  return { name, ...body, reads, references, downstreamKeys: [], fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
 }
 
 function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[], tasks: TaskPlan[], integrations: IntegrationPlan[]): StepPlan[] {

@@ -130,6 +130,8 @@ export interface SilverPlan {
   readonly deletes: 'remove' | 'soft';
   /** Key columns of gold models that read this table, logged for incremental gold refreshes. */
   readonly downstreamKeys: readonly string[];
+  /** `references` checks: this table's column → the silver table and column it must exist in. */
+  readonly references: readonly { readonly column: string; readonly table: string; readonly targetColumn: string }[];
   /** Silver tables this one reads (through `references` checks). */
   readonly reads: readonly string[];
   /** Hash of everything that decides this table's contents; a change means a rebuild from bronze. */

@@ -4,6 +4,8 @@ import { EngineError } from '../warehouse/engine-error.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { record } from './silver-build.js';
 import { inputVersions, readTableState, writeTableState } from './table-state.js';
+import { logEverything, logKeys, touchedSince } from './change-log.js';
+import type { SqlSession } from '../warehouse/warehouse.js';
 
 /**
  * Builds a gold model: its SELECT materialised as `gold.<name>`, replaced in one transaction so readers never
@@ -27,8 +29,19 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
       await record(tx, ctx, outcome, started);
       return outcome;
     }
+    if (model.key && state && exists && state.fingerprint === model.fingerprint && !ctx.fullRefresh) {
+      const incremental = await refreshTouchedKeys(ctx, tx, model, state.inputs, inputs);
+      if (incremental) {
+        await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
+        const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: incremental.keys, rowsWritten: incremental.written, message: incremental.message, durationMs: ctx.clock.now().getTime() - started.getTime() };
+        await record(tx, ctx, outcome, started);
+        return outcome;
+      }
+      reason = `${reason}; some input was rebuilt, so every key is recomputed`;
+    }
     try {
       await tx.execute(`CREATE OR REPLACE TABLE ${d.table('gold', model.name)} AS ${model.sql}`);
+      await logEverything(tx, step, ctx.runId);
     } catch (error) {
       if (error instanceof EngineError) {
         throw pipelineError(
@@ -51,6 +64,35 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     await record(tx, ctx, outcome, started);
     return outcome;
   }, { signal: ctx.signal });
+}
+
+/**
+ * A keyed model recomputes only the keys its inputs touched since it was built: delete those rows, insert them
+ * again from the model's own SELECT filtered to those keys (the engine pushes the filter into the scans).
+ * Returns undefined when some input was rebuilt (or does not log this key), which needs a full rebuild.
+ */
+async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldPlan, before: string, after: string): Promise<{ keys: number; written: number; message: string } | undefined> {
+  const d = ctx.warehouse.dialect;
+  const key = model.key as string;
+  const previous = JSON.parse(before) as Record<string, number>;
+  const current = JSON.parse(after) as Record<string, number>;
+  const touched = new Set<string>();
+  for (const table of Object.keys(current)) {
+    if (previous[table] === current[table]) continue;
+    const keys = await touchedSince(tx, table, key, previous[table] ?? 0);
+    if (keys === 'all') return undefined;
+    for (const k of keys) touched.add(k);
+  }
+  const target = d.table('gold', model.name);
+  const columns = await ctx.warehouse.introspector.columns('gold', model.name, tx);
+  const keyType = columns.find((c) => c.name === key)?.type;
+  if (!keyType) return undefined;
+  if (touched.size === 0) return { keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
+  const values = [...touched].map((v) => `CAST(${d.literal(v)} AS ${keyType})`).join(', ');
+  const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (${values})`);
+  const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
+  await logKeys(tx, d, `gold.${model.name}`, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
+  return { keys: touched.size, written, message: `recomputed ${touched.size} changed key${touched.size === 1 ? '' : 's'} (${removed} rows replaced, ${written} written)` };
 }
 
 function changedInputs(before: string, after: string): string[] {

@@ -5,7 +5,7 @@ import type { SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE, CHANGE_LINEAGE } from './bronze-ingest.js';
 import { replacedBatches } from './bronze-batches.js';
-import { logEverything } from './change-log.js';
+import { logEverything, touchedSince } from './change-log.js';
 import { stageCandidates } from './silver-candidates.js';
 import { mergeCandidates } from './silver-merge.js';
 import { applyScd2 } from './silver-scd2.js';
@@ -15,7 +15,7 @@ import { inputVersions, readTableState, writeTableState, type TableState } from 
 /** Bronze columns that are lineage, not data. */
 const LINEAGE = [...BRONZE_LINEAGE, ...CHANGE_LINEAGE];
 
-type BuildMode = { kind: 'rebuild'; reason: string } | { kind: 'incremental'; reason: string } | { kind: 'up_to_date'; reason: string };
+type BuildMode = { kind: 'rebuild'; reason: string; referencesOnly?: boolean } | { kind: 'incremental'; reason: string } | { kind: 'up_to_date'; reason: string };
 
 /**
  * bronze → silver (+ quarantine) for one table, in one transaction with its state and step record.
@@ -39,7 +39,10 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     const replaced = (await replacedBatches(tx, table.source)).filter((b) => b <= maxBatch);
     const state = await readTableState(tx, step);
     const inputs = JSON.stringify({ reads: JSON.parse(await inputVersions(tx, table.reads)) as unknown, replaced });
-    const mode = decideMode(ctx, table, state, inputs, maxBatch, replaced);
+    let mode = decideMode(ctx, table, state, inputs, maxBatch, replaced);
+    // A referenced table changed: instead of a rebuild, re-check just the rows whose referenced values changed.
+    const recheck = mode.kind === 'rebuild' && mode.referencesOnly && state ? await referencesToRecheck(tx, table, state.inputs) : undefined;
+    if (recheck) mode = { kind: 'incremental', reason: `re-checked rows whose ${recheck.map((r) => `${r.table}.${r.targetColumn}`).join(', ')} changed` };
 
     if (mode.kind === 'up_to_date') {
       const outcome: StepOutcome = { ...emptyOutcome(step, 'silver'), status: 'skipped', message: mode.reason, durationMs: ctx.clock.now().getTime() - started.getTime() };
@@ -69,12 +72,14 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
 
     const after = rebuild ? 0 : (state?.lastBatchId ?? 0);
     let outcome: StepOutcome;
-    if (bronzeAll.length === 0 || maxBatch <= after) {
+    const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced } });
+    let candidates = window(after);
+    if (recheck && recheck.some((r) => r.values.length > 0)) candidates = await prepareRecheck(ctx, tx, table, window(0), after, recheck);
+    if (bronzeAll.length === 0 || (maxBatch <= after && !(recheck && recheck.some((r) => r.values.length > 0)))) {
       outcome = { ...emptyOutcome(step, 'silver'), status: 'success', message: mode.reason, durationMs: 0 };
       if (rebuild) await logEverything(tx, step, ctx.runId);
     } else {
-      const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced } });
-      const stats = await stageCandidates(ctx, tx, table, bronzeColumns.map((c) => c.name), window(after));
+      const stats = await stageCandidates(ctx, tx, table, bronzeColumns.map((c) => c.name), candidates);
       const result = table.materialize === 'scd2' ? await applyScd2(ctx, tx, table, stats, rebuild, window(0)) : await mergeCandidates(ctx, tx, table, stats, rebuild);
       await tx.execute(`DROP TABLE ${stats.cand}`);
       outcome = {
@@ -106,7 +111,9 @@ function decideMode(ctx: StepContext, table: SilverPlan, state: TableState | und
   const before = parseInputs(state.inputs);
   const now = parseInputs(inputs);
   if (JSON.stringify(before.reads) !== JSON.stringify(now.reads)) {
-    return { kind: 'rebuild', reason: `${table.reads.join(', ')} changed: rebuilt so its references are checked again` };
+    // Only the referenced tables changed (no replaced batch): a merge table may re-check just what they touched.
+    const newlyReplacedAny = replaced.some((b) => !before.replaced.includes(b) && b <= state.lastBatchId);
+    return { kind: 'rebuild', reason: `${table.reads.join(', ')} changed: rebuilt so its references are checked again`, referencesOnly: table.materialize === 'merge' && !newlyReplacedAny };
   }
   // A batch this table already consumed was replaced (a re-landed file, a new full extract): its rows must go.
   const newlyReplaced = replaced.filter((b) => !before.replaced.includes(b) && b <= state.lastBatchId);
@@ -117,6 +124,47 @@ function decideMode(ctx: StepContext, table: SilverPlan, state: TableState | und
       : { kind: 'incremental', reason: 'merged new bronze batches' };
   }
   return { kind: 'up_to_date', reason: 'up to date: no new bronze batches and no rule changes' };
+}
+
+interface Recheck {
+  readonly column: string;
+  readonly table: string;
+  readonly targetColumn: string;
+  readonly values: readonly string[];
+}
+
+/** The referenced values each `references` check must re-check, or undefined when a referenced table was rebuilt. */
+async function referencesToRecheck(tx: SqlSession, table: SilverPlan, stateInputs: string): Promise<Recheck[] | undefined> {
+  const before = parseInputs(stateInputs).reads as Record<string, number>;
+  const out: Recheck[] = [];
+  for (const ref of table.references) {
+    const values = await touchedSince(tx, ref.table, ref.targetColumn, before[ref.table] ?? 0);
+    if (values === 'all') return undefined;
+    out.push({ ...ref, values });
+  }
+  return out;
+}
+
+/**
+ * Takes the rows whose referenced values changed out of silver and quarantine (all versions of their keys), and
+ * returns candidates that are the new batches plus those rows, to be judged again.
+ */
+async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPlan, allCandidates: string, after: number, recheck: readonly Recheck[]): Promise<string> {
+  const d = ctx.warehouse.dialect;
+  const q = (n: string): string => d.quoteIdent(n);
+  const keys = table.key.map(q);
+  const rk = q(`recheck_${table.name}_${ctx.runId}`);
+  const condition = recheck
+    .filter((r) => r.values.length > 0)
+    .map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (${r.values.map((v) => d.literal(v)).join(', ')})`)
+    .join(' OR ');
+  await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.map((k) => `a.${k}`).join(', ')} FROM (${allCandidates}) a WHERE ${condition}`);
+  const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
+  await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
+  await tx.execute(
+    `DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT a._batch_id, a._source_row FROM (${allCandidates}) a WHERE ${inRecheck('a')})`,
+  );
+  return `SELECT * FROM (${allCandidates}) a WHERE a._batch_id > ${after} OR ${inRecheck('a')}`;
 }
 
 function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {

@@ -49,9 +49,9 @@ export function resolveTarget(graph: LineageGraph, text: string): LineageTarget 
 /**
  * Every edge reachable from a column, transitively, in breadth-first order. Upstream, a column is also reached
  * by the indirect edges into `<its table>.*`; downstream, an edge into `<table>.*` continues from each of that
- * table's columns.
+ * table's columns. `directOnly` follows only direct edges: where the values come from, not what chose the rows.
  */
-export function walkColumns(graph: LineageGraph, dataset: string, column: string, direction: Direction): LineageEdge[] {
+export function walkColumns(graph: LineageGraph, dataset: string, column: string, direction: Direction, directOnly = false): LineageEdge[] {
   const columnsOf = new Map(graph.datasets.map((d) => [d.name, d.columns]));
   const datasetOf = datasetResolver(graph);
   const byTo = group(graph.edges, (e) => e.to);
@@ -67,7 +67,7 @@ export function walkColumns(graph: LineageGraph, dataset: string, column: string
     const owner = datasetOf(node);
     const edges = direction === 'upstream' ? [...(byTo.get(node) ?? []), ...(owner ? (byTo.get(everyColumn(owner)) ?? []) : [])] : (byFrom.get(node) ?? []);
     for (const edge of edges) {
-      if (seenEdges.has(edge)) continue;
+      if (seenEdges.has(edge) || (directOnly && edge.kind !== 'direct')) continue;
       seenEdges.add(edge);
       out.push(edge);
       if (direction === 'upstream') queue.push(edge.from);

@@ -25,10 +25,9 @@ export function registerLineage(program: Command): void {
           const { dataset, column } = resolveTarget(graph, target);
           const directions: Direction[] = cmd.downstream ? (cmd.upstream ? ['upstream', 'downstream'] : ['downstream']) : ['upstream'];
           const columns = column ? [column] : dataset.columns;
-          const keep = (e: LineageEdge): boolean => !cmd.direct || e.kind === 'direct';
           const walked = directions.map((direction) => {
             const edges = new Set<LineageEdge>();
-            for (const c of columns) for (const e of walkColumns(graph, dataset.name, c, direction)) if (keep(e)) edges.add(e);
+            for (const c of columns) for (const e of walkColumns(graph, dataset.name, c, direction, Boolean(cmd.direct))) edges.add(e);
             return { direction, edges: [...edges], tables: walkTables(graph, dataset.name, direction) };
           });
           if (options.json) {
