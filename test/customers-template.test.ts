@@ -154,6 +154,20 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
     expect(await project.rows(`SELECT * FROM gold.customer_360 ORDER BY customer_id`)).toEqual(incremental);
   });
 
+  it('recomputes both customers when a re-checked order moves from one to the other', async () => {
+    project = TestProject.fromTemplate(engine);
+    // Order 5001 is listed twice: the later version names customer 2002, who has not arrived yet.
+    project.write('landing/orders/orders_day1.csv', 'order_id,customer_id,order_date,amount\n5001,1001,2024-01-12,250.00\n5001,2002,2024-01-12,250.00\n');
+    await project.run();
+    expect(await project.rows(`SELECT order_count FROM gold.customer_360 WHERE customer_id = 1001`)).toEqual([{ order_count: 1 }]);
+    project.write('landing/customers/day2.csv', `${HEADER}\n2002,Late Comer,late@example.com,,FR,active,,2024-02-01 00:00:00\n`);
+    await project.run();
+    expect(await project.rows(`SELECT customer_id, order_count FROM gold.customer_360 WHERE customer_id IN (1001, 2002) ORDER BY 1`)).toEqual([
+      { customer_id: 1001, order_count: 0 },
+      { customer_id: 2002, order_count: 1 },
+    ]);
+  });
+
   it('changes nothing on a second run with no new files', async () => {
     project = TestProject.fromTemplate(engine);
     await project.run();

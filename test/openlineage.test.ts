@@ -46,7 +46,7 @@ function readEvents(project: TestProject, runId: number): RunEvent[] {
 }
 
 function withOpenLineage(project: TestProject, settings: string): void {
-  const config = readFileSync(join(project.dir, 'refinery.config.ts'), 'utf8');
+  const config = readFileSync(join(project.dir, 'refinery.config.ts'), 'utf8').replace(/\n {2}openlineage: .*,/, '');
   project.write('refinery.config.ts', config.replace("  name: 'customers',", `  name: 'customers',\n  openlineage: ${settings},`));
 }
 
@@ -78,6 +78,12 @@ describe.each(ENGINES)('OpenLineage events on $name', (engine) => {
     const report = await project.run();
     const events = readEvents(project, report.runId);
     for (const event of events) expect(schemaProblems(event)).toEqual([]);
+    // The validation has teeth: a bad run id, or a facet without what its schema requires, is caught.
+    const sample = events.find((e) => e.job.name === 'gold.customer_360' && e.eventType === 'COMPLETE') as RunEvent;
+    expect(schemaProblems({ ...sample, run: { ...sample.run, runId: 'run-1' } }).join()).toContain('must match format "uuid"');
+    const { columnMetrics: _dropped, ...metrics } = sample.outputs[0]?.facets?.dataQualityMetrics ?? { columnMetrics: {} };
+    const broken = { ...sample, outputs: [{ ...sample.outputs[0], facets: { dataQualityMetrics: metrics } }] } as unknown as RunEvent;
+    expect(schemaProblems(broken).join()).toContain("must have required property 'columnMetrics'");
 
     // The run is the parent job; each step is a job of its own, started before it completes.
     const [first, last] = [events[0] as RunEvent, events[events.length - 1] as RunEvent];

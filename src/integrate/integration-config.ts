@@ -190,6 +190,9 @@ export function integrationIssues(ctx: IssueContext, config: ProjectConfig): Err
           const source = parseRef(ref).source;
           if (!sourceNames.includes(source)) unknownSource(at('match', kind, i, j), source);
         });
+        if (kind === 'mustLink' && parseRef(pair[0]).source === parseRef(pair[1]).source) {
+          issue(at('match', kind, i), { code: 'config_must_link_same_source', problem: `two records of source '${parseRef(pair[0]).source}' cannot be one ${integration.entity}: an entity holds at most one record per source`, hint: 'Fix the duplicate in the source system, or link records of different sources.' });
+        }
       });
     }
   }

@@ -68,6 +68,15 @@ function score(run: IntegrationRun, field: IntegrationFieldPlan, rule: RulePlan)
 
 export const scoreColumn = (i: number): string => `_s${i}`;
 
+/** Boolean SQL: did the rule speak for this candidate? A rule for another source's value did not decide anything. */
+function applies(run: IntegrationRun, rule: RulePlan, position: number): string {
+  const list = (names: readonly string[]): string => `source IN (${names.map((n) => run.d.literal(n)).join(', ')})`;
+  if (rule.kind === 'source') return `source = ${run.d.literal(rule.source)}`;
+  if (rule.kind === 'priority_list') return list(rule.sources);
+  if (rule.kind === 'custom') return `${scoreColumn(position)} = 1`;
+  return rule.sources ? list(rule.sources) : 'TRUE';
+}
+
 export function orderBy(scores: readonly Pick<Score, 'best'>[], upTo = scores.length): string {
   return scores
     .slice(0, upTo)
@@ -77,8 +86,9 @@ export function orderBy(scores: readonly Pick<Score, 'best'>[], upTo = scores.le
 
 /**
  * Survivorship, per field, set-based: every rule becomes a score column; candidates are ranked by the scores in rule
- * order, then by source priority (the final, deterministic tie-break). The rule that decided is the first after
- * which the candidates still tied with the winner all hold the same (normalised) value.
+ * order, then by source priority (the final, deterministic tie-break). The rule that decided is the first that speaks
+ * for the winner and after which the candidates still tied with it all hold the same (normalised) value;
+ * `only_candidate` when no rule speaks for a lone candidate, `tie_break` when the rules leave different values tied.
  */
 export async function resolveWinners(run: IntegrationRun): Promise<void> {
   const { d, tx } = run;
@@ -93,10 +103,10 @@ export async function resolveWinners(run: IntegrationRun): Promise<void> {
     }
     const prefix = (k: number): string => ['master_id', ...scores.slice(0, k + 1).map((_, i) => scoreColumn(i))].join(', ');
     const unanimous = scores.map((_, k) => `min(norm) OVER (PARTITION BY ${prefix(k)}) = max(norm) OVER (PARTITION BY ${prefix(k)}) AS _u${k}`);
-    const decided = field.rules.map((rule, k) => `WHEN _u${k} THEN ${d.literal(ruleId(rule))}`).join(' ');
+    const decided = field.rules.map((rule, k) => `WHEN _u${k} AND ${applies(run, rule, k)} THEN ${d.literal(ruleId(rule))}`).join(' ');
     await tx.execute(`INSERT INTO ${WORK.winners}
-      SELECT master_id, field, value, norm, source, src, updated_at, CASE ${decided} ELSE 'tie_break' END
-      FROM (SELECT *, row_number() OVER (PARTITION BY master_id ORDER BY ${orderBy(scores)}, src) AS _rn, ${unanimous.join(', ')} FROM ${scored}) ranked
+      SELECT master_id, field, value, norm, source, src, updated_at, CASE ${decided} WHEN _n = 1 THEN 'only_candidate' ELSE 'tie_break' END
+      FROM (SELECT *, row_number() OVER (PARTITION BY master_id ORDER BY ${orderBy(scores)}, src) AS _rn, count(*) OVER (PARTITION BY master_id) AS _n, ${unanimous.join(', ')} FROM ${scored}) ranked
       WHERE _rn = 1`);
     await tx.execute(`DROP TABLE ${scored}`);
   }

@@ -10,7 +10,7 @@ import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
 export const CHANGE_LINEAGE = ['_op', '_lsn'] as const;
@@ -41,12 +41,15 @@ interface KnownFile {
   readonly hash: string;
   readonly status: string;
   readonly batchId: number | null;
+  readonly size: number | undefined;
+  readonly mtime: number | undefined;
+  readonly settings: string | undefined;
 }
 
 /**
  * Landing → bronze for one source: every new or changed file becomes one append-only batch, holding each row
- * exactly as received plus lineage. All files of the source commit in one transaction with their file records and
- * the step record, so a run killed midway leaves either all of this step or none of it.
+ * exactly as received plus lineage. Each file commits in its own transaction with its batch and file record, so
+ * a run killed midway keeps the files it finished and the next run carries on with the rest.
  */
 export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Promise<StepOutcome> {
   const step = `bronze.${source.name}`;
@@ -54,15 +57,23 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
   const { warehouse, plan } = ctx;
   const files = await listLandingFiles(plan.projectDir, source.path);
   const { rows: knownRows } = await warehouse.query(
-    `SELECT path, content_hash, status, batch_id FROM refinery.files WHERE source = $1 ORDER BY seen_at`,
+    `SELECT path, content_hash, status, batch_id, size_bytes, mtime_ms, settings FROM refinery.files WHERE source = $1 ORDER BY seen_at`,
     [source.name],
   );
   const known = new Map<string, KnownFile[]>();
   for (const r of knownRows) {
     const list = known.get(String(r.path)) ?? [];
-    list.push({ hash: String(r.content_hash), status: String(r.status), batchId: r.batch_id === null ? null : Number(r.batch_id) });
+    list.push({
+      hash: String(r.content_hash),
+      status: String(r.status),
+      batchId: r.batch_id === null ? null : Number(r.batch_id),
+      size: r.size_bytes === null ? undefined : Number(r.size_bytes),
+      mtime: r.mtime_ms === null ? undefined : Number(r.mtime_ms),
+      settings: r.settings === null ? undefined : String(r.settings),
+    });
     known.set(String(r.path), list);
   }
+  const settings = parseSettings(source);
 
   const outcomes: FileOutcome[] = [];
   let rowsIn = 0;
@@ -71,11 +82,20 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     ctx.signal.throwIfAborted();
     const abs = join(plan.projectDir, rel);
     ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
+    const prior = known.get(rel) ?? [];
+    const stat = statSync(abs);
+    // Same path, size, modification time and parse settings as a version already seen: unchanged, not read again.
+    const seen = prior.findLast((p) => p.size === stat.size && p.mtime === stat.mtimeMs && p.settings === settings);
+    if (seen) {
+      outcomes.push({ path: rel, outcome: seen.status === 'refused' ? 'still_refused' : 'unchanged', ...(seen.batchId ? { batchId: seen.batchId } : {}) });
+      continue;
+    }
     const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
     const { sha256, bytes } = scan ?? (await hashFile(abs));
-    const prior = known.get(rel) ?? [];
-    const same = prior.find((p) => p.hash === sha256);
+    // Touched but identical content, read with the same settings: still the same file.
+    const same = prior.find((p) => p.hash === sha256 && (p.settings === undefined || p.settings === settings));
     if (same) {
+      await warehouse.execute(`UPDATE refinery.files SET size_bytes = $1, mtime_ms = $2, settings = $3 WHERE source = $4 AND path = $5 AND content_hash = $6`, [stat.size, stat.mtimeMs, settings, source.name, rel, sha256]);
       outcomes.push({ path: rel, outcome: same.status === 'refused' ? 'still_refused' : 'unchanged', ...(same.batchId ? { batchId: same.batchId } : {}) });
       continue;
     }
@@ -83,7 +103,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     try {
       // One transaction per file: its rows, its batch and its file record commit together. A run killed between
       // files resumes after the last committed one; an engine error on one file cannot poison the others.
-      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId }), { signal: ctx.signal });
+      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId, size: stat.size, mtime: stat.mtimeMs, settings }), { signal: ctx.signal });
       rowsIn += result.rows + result.malformedRows;
       malformed += result.malformedRows;
       outcomes.push({
@@ -97,8 +117,8 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       await warehouse.execute(
-        `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason) VALUES ($1, $2, $3, 'refused', NULL, $4, $5, $6)`,
-        [source.name, rel, sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason],
+        `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason, size_bytes, mtime_ms, settings) VALUES ($1, $2, $3, 'refused', NULL, $4, $5, $6, $7, $8, $9)`,
+        [source.name, rel, sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason, stat.size, stat.mtimeMs, settings],
       );
       outcomes.push({ path: rel, outcome: 'refused', reason: error.reason, ...(error.line ? { line: error.line } : {}) });
     }
@@ -138,6 +158,14 @@ interface FileFacts {
   readonly bytes: number;
   readonly scan: CsvScan | undefined;
   readonly previousBatchId: number | undefined;
+  readonly size: number;
+  readonly mtime: number;
+  readonly settings: string;
+}
+
+/** What decides how a file is read: change it and every file of the source is read again (and replaces its batch). */
+function parseSettings(source: FileSourcePlan): string {
+  return JSON.stringify({ format: source.format, csv: source.csv, required: source.requiredColumns });
 }
 
 async function ingestFile(
@@ -230,8 +258,8 @@ async function ingestFile(
     [batchId, source.name, rel, facts.sha256, facts.bytes, staged.rows + rejects.length, rejects.length, ctx.runId, ingestedAt, facts.previousBatchId ?? null],
   );
   await tx.execute(
-    `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason) VALUES ($1, $2, $3, 'ingested', $4, $5, $6, NULL)`,
-    [source.name, rel, facts.sha256, batchId, ctx.runId, ctx.clock.now()],
+    `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason, size_bytes, mtime_ms, settings) VALUES ($1, $2, $3, 'ingested', $4, $5, $6, NULL, $7, $8, $9)`,
+    [source.name, rel, facts.sha256, batchId, ctx.runId, ctx.clock.now(), facts.size, facts.mtime, facts.settings],
   );
   return { batchId, rows: staged.rows, malformedRows: rejects.length };
 }

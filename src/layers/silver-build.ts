@@ -5,7 +5,7 @@ import type { SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE, CHANGE_LINEAGE } from './bronze-ingest.js';
 import { replacedBatches } from './bronze-batches.js';
-import { logEverything, touchedSince } from './change-log.js';
+import { logEverything, logKeys, touchedSince } from './change-log.js';
 import { stageCandidates } from './silver-candidates.js';
 import { mergeCandidates } from './silver-merge.js';
 import { applyScd2 } from './silver-scd2.js';
@@ -74,7 +74,10 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     let outcome: StepOutcome;
     const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced } });
     let candidates = window(after);
-    if (recheck && recheck.some((r) => r.values.length > 0)) candidates = await prepareRecheck(ctx, tx, table, window(0), after, recheck);
+    if (recheck && recheck.some((r) => r.values.length > 0)) {
+      const consumed = compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: 0, upTo: after, excluded: replaced } });
+      candidates = await prepareRecheck(ctx, tx, table, consumed, candidates, recheck);
+    }
     if (bronzeAll.length === 0 || (maxBatch <= after && !(recheck && recheck.some((r) => r.values.length > 0)))) {
       outcome = { ...emptyOutcome(step, 'silver'), status: 'success', message: mode.reason, durationMs: 0 };
       if (rebuild) await logEverything(tx, step, ctx.runId);
@@ -149,7 +152,7 @@ async function referencesToRecheck(tx: SqlSession, table: SilverPlan, stateInput
  * Takes the rows whose referenced values changed out of silver and quarantine (all versions of their keys), and
  * returns candidates that are the new batches plus those rows, to be judged again.
  */
-async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPlan, allCandidates: string, after: number, recheck: readonly Recheck[]): Promise<string> {
+async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPlan, consumed: string, newRows: string, recheck: readonly Recheck[]): Promise<string> {
   const d = ctx.warehouse.dialect;
   const q = (n: string): string => d.quoteIdent(n);
   const keys = table.key.map(q);
@@ -158,13 +161,17 @@ async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPla
     .filter((r) => r.values.length > 0)
     .map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (${r.values.map((v) => d.literal(v)).join(', ')})`)
     .join(' OR ');
-  await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.map((k) => `a.${k}`).join(', ')} FROM (${allCandidates}) a WHERE ${condition}`);
+  // Only the key and reference columns are computed here: the engine prunes the rest of the candidate SELECT.
+  await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.map((k) => `a.${k}`).join(', ')} FROM (${consumed}) a WHERE ${condition}`);
   const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
+  // The rows leaving silver may carry key values a keyed gold model needs to recompute (an order moving to
+  // another customer touches both customers): log them before they go.
+  if (table.downstreamKeys.length > 0) await logKeys(tx, d, `silver.${table.name}`, ctx.runId, table.downstreamKeys, `SELECT * FROM ${d.table('silver', table.name)} s WHERE ${inRecheck('s')}`);
   await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
   await tx.execute(
-    `DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT a._batch_id, a._source_row FROM (${allCandidates}) a WHERE ${inRecheck('a')})`,
+    `DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT a._batch_id, a._source_row FROM (${consumed}) a WHERE ${inRecheck('a')})`,
   );
-  return `SELECT * FROM (${allCandidates}) a WHERE a._batch_id > ${after} OR ${inRecheck('a')}`;
+  return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM (${consumed}) a WHERE ${inRecheck('a')}`;
 }
 
 function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {

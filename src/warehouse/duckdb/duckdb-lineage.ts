@@ -1,4 +1,5 @@
-import type { ColumnDependency, ColumnSource, LineageTransformation, SelectLineage } from '../warehouse.js';
+import type { ColumnDependency, ColumnSource, SelectLineage } from '../warehouse.js';
+import { asIndirect, asIndirectKeepingKinds, EMPTY, identity, mapDirect, single, union, type Deps } from './duckdb-lineage-deps.js';
 
 /**
  * Column lineage from DuckDB's serialised parse tree (`json_serialize_sql`). Every expression evaluates to the set
@@ -6,18 +7,6 @@ import type { ColumnDependency, ColumnSource, LineageTransformation, SelectLinea
  * wins) and/or indirect (filter, join, ...). Subqueries and CTEs are relations whose columns carry such sets, so
  * aliases, `*`, CTEs and nested queries resolve to the base tables they finally read.
  */
-
-type Direct = 'identity' | 'transformation' | 'aggregation';
-type Indirect = Exclude<LineageTransformation, Direct>;
-const RANK: Record<Direct, number> = { identity: 0, transformation: 1, aggregation: 2 };
-
-interface Entry {
-  readonly table: string;
-  readonly column: string;
-  readonly direct?: Direct;
-  readonly indirect: ReadonlySet<Indirect>;
-}
-type Deps = ReadonlyMap<string, Entry>;
 
 interface Column {
   readonly name: string;
@@ -54,44 +43,10 @@ interface Scope {
 
 type Node = Record<string, unknown>;
 
-const EMPTY: Deps = new Map();
-const keyOf = (table: string, column: string): string => `${table}\u0000${column}`;
 const lower = (s: string): string => s.toLowerCase();
 const isNode = (v: unknown): v is Node => v !== null && typeof v === 'object' && !Array.isArray(v);
 const list = (v: unknown): Node[] => (Array.isArray(v) ? v.filter(isNode) : []);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-function identity(table: string, column: string): Deps {
-  return new Map([[keyOf(table, column), { table, column, direct: 'identity', indirect: new Set() }]]);
-}
-
-function union(...all: Deps[]): Deps {
-  const out = new Map<string, Entry>();
-  for (const deps of all) {
-    for (const [key, e] of deps) {
-      const had = out.get(key);
-      if (!had) out.set(key, e);
-      else {
-        const direct = had.direct && e.direct ? (RANK[had.direct] >= RANK[e.direct] ? had.direct : e.direct) : (had.direct ?? e.direct);
-        out.set(key, { table: e.table, column: e.column, ...(direct ? { direct } : {}), indirect: new Set([...had.indirect, ...e.indirect]) });
-      }
-    }
-  }
-  return out;
-}
-
-function mapDirect(deps: Deps, to: Direct): Deps {
-  const out = new Map<string, Entry>();
-  for (const [key, e] of deps) out.set(key, e.direct && RANK[e.direct] < RANK[to] ? { ...e, direct: to } : e);
-  return out;
-}
-
-/** Everything the expression touches only decides rows or values: direct and indirect alike become `kind`. */
-function asIndirect(deps: Deps, kind: Indirect): Deps {
-  const out = new Map<string, Entry>();
-  for (const [key, e] of deps) out.set(key, { table: e.table, column: e.column, indirect: new Set([kind]) });
-  return out;
-}
 
 function constantIndex(node: Node): number | undefined {
   if (node.class !== 'CONSTANT') return undefined;
@@ -441,27 +396,9 @@ export class LineageWalker {
   }
 }
 
-/** Row dependencies keep their own kinds (a subquery's filter stays a filter for the query reading it). */
-function asIndirectKeepingKinds(deps: Deps): Deps {
-  const out = new Map<string, Entry>();
-  for (const [key, e] of deps) {
-    const kinds = new Set(e.indirect);
-    if (e.direct && kinds.size === 0) kinds.add('filter');
-    out.set(key, { table: e.table, column: e.column, indirect: kinds });
-  }
-  return out;
-}
-
 function renamed(rel: Relation, names: readonly string[]): Relation {
   if (names.length === 0) return rel;
   return { ...rel, columns: rel.columns.map((c, i) => ({ name: names[i] ?? c.name, deps: c.deps })) };
-}
-
-/** The one plain column an expression is, if it is exactly one column passed through unchanged. */
-function single(deps: Deps): ColumnSource | undefined {
-  if (deps.size !== 1) return undefined;
-  const e = [...deps.values()][0] as Entry;
-  return e.direct === 'identity' ? { table: e.table, column: e.column } : undefined;
 }
 
 function lambdaParams(lhs: unknown): string[] {
