@@ -117,6 +117,14 @@ export function fromZodIssue(ctx: IssueContext, issue: z.core.$ZodIssue): ErrorD
         hint: 'Rename it: names become SQL table and column names.',
       });
     case 'invalid_format':
+      if (issue.format === 'url') {
+        return configIssue(ctx, path, {
+          code: 'config_invalid_url',
+          problem: `${show(value)} is not a URL`,
+          allowed: "an absolute URL, e.g. 'http://localhost:5000/api/v1/lineage'",
+          hint: 'Write the whole URL, starting with http:// or https://.',
+        });
+      }
       return configIssue(ctx, path, {
         code: 'config_invalid_name',
         problem: `${show(value)} ${issue.message}`,

@@ -288,7 +288,8 @@ export const projectSchema = z.strictObject({
     })
     .optional(),
   serve: z.strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), tokenEnv: z.string().min(1).optional() }).optional(),
-  openlineage: z.strictObject({ url: z.string().url().optional(), urlEnv: z.string().min(1).optional(), namespace: z.string().min(1).optional() }).optional(),
+  // An http(s) URL: events are POSTed to it.
+  openlineage: z.strictObject({ url: z.url({ protocol: /^https?$/ }).optional(), urlEnv: z.string().min(1).optional(), namespace: z.string().min(1).optional() }).optional(),
 });
 
 /** What each union accepts, in words, for messages. */

@@ -156,22 +156,29 @@ async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPla
   const d = ctx.warehouse.dialect;
   const q = (n: string): string => d.quoteIdent(n);
   const keys = table.key.map(q);
-  const rk = q(`recheck_${table.name}_${ctx.runId}`);
+  const name = (kind: string): string => q(`${kind}_${table.name}_${ctx.runId}`);
+  const [values, rk, rows] = [name('recheck_values'), name('recheck_keys'), name('recheck_rows')];
+  // The changed referenced values go in a table: a semi-join with it is far cheaper than a long IN (...) list.
+  await tx.execute(`CREATE TEMP TABLE ${values} (ref VARCHAR, v VARCHAR)`);
+  for (const r of recheck) {
+    if (r.values.length === 0) continue;
+    await tx.execute(`INSERT INTO ${values} SELECT ${d.literal(r.column)}, v FROM (VALUES ${r.values.map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
+  }
   const condition = recheck
     .filter((r) => r.values.length > 0)
-    .map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (${r.values.map((v) => d.literal(v)).join(', ')})`)
+    .map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`)
     .join(' OR ');
   // Only the key and reference columns are computed here: the engine prunes the rest of the candidate SELECT.
   await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.map((k) => `a.${k}`).join(', ')} FROM (${consumed}) a WHERE ${condition}`);
   const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
+  // Every consumed version of those keys, judged again below together with the new batches.
+  await tx.execute(`CREATE TEMP TABLE ${rows} AS SELECT * FROM (${consumed}) a WHERE ${inRecheck('a')}`);
   // The rows leaving silver may carry key values a keyed gold model needs to recompute (an order moving to
   // another customer touches both customers): log them before they go.
   if (table.downstreamKeys.length > 0) await logKeys(tx, d, `silver.${table.name}`, ctx.runId, table.downstreamKeys, `SELECT * FROM ${d.table('silver', table.name)} s WHERE ${inRecheck('s')}`);
   await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
-  await tx.execute(
-    `DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT a._batch_id, a._source_row FROM (${consumed}) a WHERE ${inRecheck('a')})`,
-  );
-  return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM (${consumed}) a WHERE ${inRecheck('a')}`;
+  await tx.execute(`DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${rows})`);
+  return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM ${rows}`;
 }
 
 function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {

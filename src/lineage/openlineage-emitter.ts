@@ -142,7 +142,9 @@ class OpenLineageEmitter implements RunListener {
       this.delivery.delivered++;
     } catch (error) {
       this.delivery.undelivered++;
-      this.delivery.errors.push(error instanceof Error ? error.message : String(error));
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, a DNS failure, a timeout) is its cause.
+      const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+      this.delivery.errors.push(`${error instanceof Error ? error.message : String(error)}${cause}`);
     }
   }
 
