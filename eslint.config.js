@@ -16,7 +16,7 @@ export default tseslint.config(
   },
   {
     // Time is injected: code that stamps or decides by time takes a Clock (src/orchestrator/clock.ts).
-    files: ['src/orchestrator/**/*.ts', 'src/layers/**/*.ts', 'src/state/**/*.ts', 'src/sources/**/*.ts'],
+    files: ['src/orchestrator/**/*.ts', 'src/layers/**/*.ts', 'src/state/**/*.ts', 'src/sources/**/*.ts', 'src/integrate/**/*.ts'],
     ignores: ['src/orchestrator/clock.ts'],
     rules: {
       'no-restricted-syntax': [

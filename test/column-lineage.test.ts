@@ -47,6 +47,10 @@ describe.each(ENGINES)('column lineage on $name', (engine) => {
     expect(links(graph, 'bronze.customers.updated_at', 'silver.customers.*')).toEqual(['indirect/dedupe']);
     expect(links(graph, 'bronze.customers.signup_date', 'silver.customers.*')).toEqual([]); // a warn check keeps the row
     expect(links(graph, 'silver.customers.customer_id', 'silver.orders.*')).toEqual(['indirect/filter']); // references check
+    // quarantine keeps raw values; the checks' columns decide its rows and its reason.
+    expect(links(graph, 'bronze.customers.email', 'quarantine.customers.email')).toEqual(['direct/identity']);
+    expect(links(graph, 'bronze.customers.email', 'quarantine.customers._reason')).toEqual(['direct/transformation']);
+    expect(links(graph, 'bronze.customers.email', 'quarantine.customers.*')).toEqual(['indirect/filter']);
 
     // bronze ← landing, as received.
     expect(links(graph, 'landing/orders/*.csv.amount', 'bronze.orders.amount')).toEqual(['direct/identity']);

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RefineryError } from '../src/errors.js';
 import { lineageEventsFile } from '../src/lineage/openlineage-emitter.js';
 import type { RunEvent } from '../src/lineage/openlineage-events.js';
 import { ENGINES } from './helpers/engines.js';
@@ -172,5 +173,16 @@ describe.each(ENGINES)('OpenLineage events on $name', (engine) => {
     const second = await project.run();
     expect(second.status).toBe('success');
     expect(JSON.parse(readFileSync(lineageEventsFile(project.dir, second.runId).replace('.jsonl', '.delivery.json'), 'utf8'))).toMatchObject({ delivered: 0, errors: ['environment variable REFINERY_TEST_NO_SUCH_VARIABLE is not set'] });
+  });
+
+  it('rejects an endpoint that is not a URL when the project is loaded, saying where', async () => {
+    project = TestProject.fromTemplate(engine);
+    withOpenLineage(project, `{ url: 'marquez:5000' }`);
+    const error = await project.open().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RefineryError);
+    expect((error as RefineryError).data).toMatchObject({ code: 'config_invalid_url', path: 'openlineage.url', line: 14, allowed: "an absolute URL, e.g. 'http://localhost:5000/api/v1/lineage'" });
   });
 });

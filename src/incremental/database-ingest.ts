@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import type { PostgresSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
+import { failpoint } from '../failpoints.js';
 import { ensureBronzeTable } from '../layers/bronze-ingest.js';
 import { recordStep } from '../state/run-records.js';
 import { connect, describeConnection, clientConfig, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
@@ -45,6 +46,7 @@ export async function ingestDatabase(ctx: StepContext, source: PostgresSourcePla
         break;
     }
     // Acknowledged to the server only now, after the warehouse committed (see pgoutput-changes.ts).
+    if (result.afterCommit) failpoint('cdc:after-commit-before-ack');
     await result.afterCommit?.();
     const ended = ctx.clock.now();
     const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };

@@ -1,4 +1,4 @@
-import { count, goldTable, runAll, WORK, type IntegrationRun } from './integration-run.js';
+import { count, goldTable, readableOrder, runAll, WORK, type IntegrationRun } from './integration-run.js';
 
 /**
  * The cross-reference `gold.<name>_xref`: one row per source record ever seen — source, source key → master id — plus
@@ -57,19 +57,19 @@ export async function markAffected(run: IntegrationRun, all: boolean): Promise<n
 
 /**
  * Writes the cross-reference again: present records with their (possibly new) master id, fresh hash and figures —
- * recomputed for re-resolved entities, carried over for the rest — and records gone from their source, inactive.
+ * recomputed for re-resolved entities (`_ir_consistency`, when `resolved`), carried over for the rest — and records
+ * gone from their source, inactive.
  */
-export async function rewriteCrossReference(run: IntegrationRun, resolved: boolean): Promise<void> {
+export async function rewriteCrossReference(run: IntegrationRun, resolved: boolean, records: number): Promise<void> {
   const { d, plan, runId } = run;
   const xref = goldTable(run, 'xref');
   const key = d.quoteIdent(plan.key);
   const mapped = `CASE r._source ${plan.sources.map((s) => `WHEN ${d.literal(s.name)} THEN ${s.fields.length}`).join(' ')} END`;
   const share = (part: string, whole: string): string => `CAST(${part} AS DOUBLE) / NULLIF(${whole}, 0)`;
   await runAll(run, [
-    resolved
-      ? `CREATE TEMP TABLE _ir_consistency AS SELECT master_id, source, count(*) FILTER (WHERE compatible) AS consistent FROM ${WORK.judged} GROUP BY master_id, source`
-      : `CREATE TEMP TABLE _ir_consistency (master_id VARCHAR, source VARCHAR, consistent BIGINT)`,
-    `CREATE TEMP TABLE _ir_xref_next AS
+    ...(resolved ? [] : [`CREATE TEMP TABLE _ir_consistency (master_id VARCHAR, source VARCHAR, consistent INTEGER)`]),
+    // Rewritten whole rather than updated row by row (cheaper in a column store), reading its previous self.
+    `CREATE OR REPLACE TABLE ${xref} AS
      SELECT *, CASE WHEN fields_present > 0
          THEN (${share('fields_present', 'fields_mapped')} + ${share('fields_valid', 'fields_present')} + ${share('fields_consistent', 'fields_present')}) / 3 ELSE 0 END AS quality
      FROM (
@@ -89,10 +89,8 @@ export async function rewriteCrossReference(run: IntegrationRun, resolved: boole
      UNION ALL
      SELECT source, source_key, ${key}, matched_by, match_weight, first_run, CASE WHEN active THEN ${runId} ELSE changed_run END,
        FALSE, updated_at, record_hash, fields_mapped, fields_present, fields_valid, fields_consistent, quality
-     FROM ${xref} x WHERE NOT EXISTS (SELECT 1 FROM ${WORK.records} r WHERE r._source = x.source AND r._key = x.source_key)`,
-    // Rewritten whole rather than updated row by row: cheaper in a column store, and still one transaction.
-    `CREATE OR REPLACE TABLE ${xref} AS SELECT * FROM _ir_xref_next ORDER BY ${key}, source`,
-    `DROP TABLE _ir_xref_next`,
+     FROM ${xref} x WHERE NOT EXISTS (SELECT 1 FROM ${WORK.records} r WHERE r._source = x.source AND r._key = x.source_key)
+     ${readableOrder(records, `${key}, source`)}`,
     `DROP TABLE _ir_consistency`,
   ]);
 }

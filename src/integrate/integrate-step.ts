@@ -4,14 +4,14 @@ import { inputVersions, readTableState, writeTableState } from '../layers/table-
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { countChanges, ensureCrossReference, markAffected, rewriteCrossReference } from './cross-reference.js';
-import { writeGoldenRecords } from './golden-record.js';
+import { countConsistency, writeGoldenRecords } from './golden-record.js';
 import { outputTables, type IntegrationPlan } from './integration-plan.js';
 import type { IntegrationRun } from './integration-run.js';
 import { mapRecords } from './mapping.js';
 import { matchRecords, type MatchSummary } from './matching.js';
-import { judgeCandidates, writeProvenance } from './provenance.js';
+import { writeProvenance } from './provenance.js';
 import { writeSourceScorecard } from './quality.js';
-import { collectCandidates, resolveWinners } from './survivorship.js';
+import { collectEntities, resolveFields } from './survivorship.js';
 
 type Fingerprints = IntegrationPlan['fingerprints'];
 
@@ -90,15 +90,15 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     const affected = await markAffected(run, allBecause !== undefined);
     let resolved = 0;
     if (allBecause !== undefined || affected > 0) {
-      await collectCandidates(run);
-      await resolveWinners(run);
-      await judgeCandidates(run);
-      await writeProvenance(run, allBecause !== undefined);
-      resolved = await writeGoldenRecords(run, allBecause !== undefined);
+      await collectEntities(run, allBecause !== undefined);
+      await resolveFields(run);
+      await writeProvenance(run, allBecause !== undefined, affected);
+      resolved = await writeGoldenRecords(run, allBecause !== undefined, affected);
+      await countConsistency(run);
     }
     const changed = allBecause !== undefined || affected > 0 || changes.changed > 0 || changes.removed > 0 || !goldExists;
     if (changed) {
-      await rewriteCrossReference(run, allBecause !== undefined || affected > 0);
+      await rewriteCrossReference(run, allBecause !== undefined || affected > 0, mapping.records);
       await writeSourceScorecard(run);
     }
     const version = changed ? ctx.runId : (state?.version ?? ctx.runId);

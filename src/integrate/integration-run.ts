@@ -22,12 +22,6 @@ export const WORK = {
   members: '_ir_members',
   /** Master ids whose golden record must be resolved again this run. */
   affected: '_ir_affected',
-  /** One row per entity, field and source that supplies a value. */
-  candidates: '_ir_candidates',
-  /** The surviving candidate per entity and field, with the rule that decided. */
-  winners: '_ir_winners',
-  /** Candidates judged against the winner: compatible or not, and their vote. */
-  judged: '_ir_judged',
 } as const;
 
 export function goldTable(run: IntegrationRun, role: keyof IntegrationPlan['tables']): string {
@@ -46,4 +40,14 @@ export async function runAll(run: IntegrationRun, statements: readonly string[])
 export async function count(run: IntegrationRun, sql: string): Promise<number> {
   const { rows } = await run.tx.query(sql);
   return Number(Object.values(rows[0] ?? {})[0] ?? 0);
+}
+
+/**
+ * Golden tables small enough to be read by a person are stored in key order, so `refinery show` reads well; past this
+ * many rows they are queried rather than read, and sorting would cost more than the rest of the step.
+ */
+export const SORTED_OUTPUT_LIMIT = 200_000;
+
+export function readableOrder(rows: number, clause: string): string {
+  return rows <= SORTED_OUTPUT_LIMIT ? `ORDER BY ${clause}` : '';
 }

@@ -73,29 +73,24 @@ export interface MappingSummary {
 export async function mapRecords(run: IntegrationRun): Promise<MappingSummary> {
   const { d, plan, tx } = run;
   const q = (n: string): string => d.quoteIdent(n);
-  const union = plan.sources.map((s) => sourceSelect(d, plan, s)).join('\nUNION ALL\n');
-  await tx.execute(`CREATE TEMP TABLE _ir_mapped AS ${union}`);
-  const duplicateKeys = await count(run, `SELECT count(*) FROM (SELECT _src, _key FROM _ir_mapped GROUP BY _src, _key HAVING count(*) > 1) dup`);
-  let from = '_ir_mapped';
-  let duplicates = 0;
-  if (duplicateKeys > 0) {
-    // One record per source and key: the most recently updated one (then the greatest hash, to be deterministic).
-    const hash = d.rowHash(plan.fields.map((f) => q(f.name)));
-    const columns = ['_source', '_src', '_key', '_updated_at', ...plan.fields.flatMap((f) => [q(f.name), ...(keepsRaw(plan, f) ? [q(rawColumn(f.name))] : [])])];
-    await tx.execute(`CREATE TEMP TABLE _ir_deduped AS SELECT ${columns.join(', ')} FROM (
-      SELECT *, row_number() OVER (PARTITION BY _src, _key ORDER BY _updated_at DESC NULLS LAST, ${hash} DESC) AS _rank FROM _ir_mapped) ranked WHERE _rank = 1`);
-    duplicates = (await count(run, `SELECT count(*) FROM _ir_mapped`)) - (await count(run, `SELECT count(*) FROM _ir_deduped`));
-    from = '_ir_deduped';
-  }
   const used = matchingFields(plan);
-  const hashed = ['_updated_at', ...plan.fields.flatMap((f) => [q(f.name), ...(keepsRaw(plan, f) ? [q(rawColumn(f.name))] : [])])];
+  const mapped = ['_source', '_src', '_key', '_updated_at', ...plan.fields.flatMap((f) => [q(f.name), ...(keepsRaw(plan, f) ? [q(rawColumn(f.name))] : [])])];
   const present = plan.fields.map((f) => `CASE WHEN ${q(f.name)} IS NOT NULL THEN 1 ELSE 0 END`).join(' + ');
   const valid = plan.fields.map((f) => `CASE WHEN ${q(f.name)} IS NOT NULL AND ${validExpr(d, q(f.name), f.valid)} THEN 1 ELSE 0 END`).join(' + ');
   const norms = plan.fields.filter((f) => used.has(f.name)).map((f) => `${normalise(d, f.kind, q(f.name))} AS ${q(normColumn(f.name))}`);
-  await tx.execute(`CREATE TEMP TABLE ${WORK.records} AS
-    SELECT row_number() OVER (ORDER BY _src, _key) AS _rec, *, ${d.rowHash(hashed)} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
-    FROM ${from}`);
-  await tx.execute(`DROP TABLE _ir_mapped`);
-  if (from !== '_ir_mapped') await tx.execute(`DROP TABLE ${from}`);
-  return { records: await count(run, `SELECT count(*) FROM ${WORK.records}`), duplicates };
+  const records = (from: string): string => `CREATE TEMP TABLE ${WORK.records} AS
+    SELECT row_number() OVER (ORDER BY _src, _key) AS _rec, ${mapped.join(', ')}, ${d.rowHash(mapped.slice(3))} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
+    FROM ${from}`;
+  await tx.execute(records(`(${plan.sources.map((s) => sourceSelect(d, plan, s)).join('\nUNION ALL\n')}) mapped`));
+  const total = await count(run, `SELECT count(*) FROM ${WORK.records}`);
+  const duplicateKeys = await count(run, `SELECT count(*) FROM (SELECT _src, _key FROM ${WORK.records} GROUP BY _src, _key HAVING count(*) > 1) dup`);
+  if (duplicateKeys === 0) return { records: total, duplicates: 0 };
+  // One record per source and key: the most recently updated one (then the greatest hash, to be deterministic).
+  await tx.execute(`CREATE TEMP TABLE _ir_deduped AS SELECT ${mapped.join(', ')} FROM (
+    SELECT *, row_number() OVER (PARTITION BY _src, _key ORDER BY _updated_at DESC NULLS LAST, _hash DESC) AS _rank FROM ${WORK.records}) ranked WHERE _rank = 1`);
+  await tx.execute(`DROP TABLE ${WORK.records}`);
+  await tx.execute(records('_ir_deduped'));
+  await tx.execute(`DROP TABLE _ir_deduped`);
+  const kept = await count(run, `SELECT count(*) FROM ${WORK.records}`);
+  return { records: kept, duplicates: total - kept };
 }

@@ -1,113 +1,115 @@
-import { normalise } from './compatibility.js';
+import { compatible, normalise } from './compatibility.js';
 import { applyCustomRule } from './custom-rule.js';
-import { ruleId, type IntegrationFieldPlan, type RulePlan } from './integration-plan.js';
+import { candidateSources, entityColumn as e, resolvedColumn as r } from './entity-columns.js';
+import { ruleId, type IntegrationFieldPlan } from './integration-plan.js';
 import { rawColumn, WORK, type IntegrationRun } from './integration-run.js';
 import { keepsRaw } from './mapping.js';
+import { rankingRecord, score, speaksFor } from './rule-scores.js';
 
-/** A rule as SQL: a score per candidate and which end is best. NULL scores always rank last. */
-interface Score {
-  readonly expr: string;
-  readonly best: 'DESC' | 'ASC';
-}
+export const ENTITIES = '_ir_entities';
+export const RESOLVED = '_ir_resolved';
 
 /**
- * One row per (entity, field, source) that supplies a value, for the entities being resolved: the canonical value,
- * what the source held, the normalised form used to compare values, the business timestamp, and the source's trust
- * after decay (trust × ½^(age / half-life), age measured from the run clock; no decay when the timestamp is unknown).
+ * One row per entity being resolved: its records' canonical values pivoted by source (value, the source's own text,
+ * normalised form), each source's business timestamp, and its trust after decay — trust × ½^(age / half-life), age
+ * from the business timestamp to the run clock's time, no decay when the timestamp is unknown.
  */
-export async function collectCandidates(run: IntegrationRun): Promise<void> {
+export async function collectEntities(run: IntegrationRun, all: boolean): Promise<void> {
   const { d, plan } = run;
   const q = (n: string): string => d.quoteIdent(n);
-  const trust = `CASE r._source ${plan.sources
-    .map((s) => `WHEN ${d.literal(s.name)} THEN ${s.trustHalfLifeDays ? `${s.trust} * coalesce(power(0.5, greatest(${d.ageDays('r._updated_at', run.now)}, 0) / ${s.trustHalfLifeDays}), 1)` : s.trust}`)
-    .join(' ')} END`;
-  const perField = plan.fields.map(
-    (f) => `SELECT m.master_id, ${d.literal(f.name)} AS field, r._source AS source, r._src AS src, r.${q(f.name)} AS value,
-      ${keepsRaw(plan, f) ? `CASE WHEN r.${q(rawColumn(f.name))} IS DISTINCT FROM r.${q(f.name)} THEN r.${q(rawColumn(f.name))} END` : 'CAST(NULL AS VARCHAR)'} AS raw,
-      ${normalise(d, f.kind, `r.${q(f.name)}`)} AS norm, r._updated_at AS updated_at, ${trust} AS trust
-      FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec JOIN ${WORK.affected} a ON a.master_id = m.master_id
-      WHERE r.${q(f.name)} IS NOT NULL`,
-  );
-  await run.tx.execute(`CREATE TEMP TABLE ${WORK.candidates} AS ${perField.join('\nUNION ALL\n')}`);
-}
-
-function restricted(run: IntegrationRun, sources: readonly string[] | undefined, expr: string): string {
-  return sources ? `CASE WHEN source IN (${sources.map((s) => run.d.literal(s)).join(', ')}) THEN ${expr} END` : expr;
-}
-
-function score(run: IntegrationRun, field: IntegrationFieldPlan, rule: RulePlan): Score {
-  const { d, plan } = run;
-  const position = (names: readonly string[]): string => `CASE source ${names.map((n, i) => `WHEN ${d.literal(n)} THEN ${i}`).join(' ')} END`;
-  const typed = field.type === 'text' ? 'value' : d.parse('value', field.type);
-  switch (rule.kind) {
-    case 'source':
-      return { expr: `CASE WHEN source = ${d.literal(rule.source)} THEN 1 ELSE 0 END`, best: 'DESC' };
-    case 'priority_list':
-      return { expr: position(rule.sources), best: 'ASC' };
-    case 'priority':
-      return { expr: restricted(run, rule.sources, 'src'), best: 'ASC' };
-    case 'first_non_null':
-      return { expr: position(rule.sources ?? [...plan.sources].sort((a, b) => a.declared - b.declared).map((s) => s.name)), best: 'ASC' };
-    case 'most_recent':
-      return { expr: restricted(run, rule.sources, 'updated_at'), best: 'DESC' };
-    case 'most_frequent':
-      return { expr: restricted(run, rule.sources, `count(*) OVER (PARTITION BY master_id, norm)`), best: 'DESC' };
-    case 'longest':
-      return { expr: restricted(run, rule.sources, 'length(value)'), best: 'DESC' };
-    case 'max':
-      return { expr: restricted(run, rule.sources, typed), best: 'DESC' };
-    case 'min':
-      return { expr: restricted(run, rule.sources, typed), best: 'ASC' };
-    case 'most_trusted':
-      return { expr: restricted(run, rule.sources, 'trust'), best: 'DESC' };
-    case 'custom':
-      // Filled in by the custom rule's slow path (custom-rule.ts) before ranking.
-      return { expr: 'CAST(NULL AS INTEGER)', best: 'DESC' };
+  const pivot: string[] = [];
+  const derived: string[] = [];
+  for (const s of plan.sources) {
+    const i = s.rank;
+    const of = (expr: string): string => `max(${expr}) FILTER (WHERE r._src = ${i})`;
+    pivot.push(`bool_or(r._src = ${i}) AS ${q(e.present(i))}`, `${of('r._updated_at')} AS ${q(e.updated(i))}`);
+    const decay = s.trustHalfLifeDays ? ` * coalesce(power(0.5, greatest(${d.ageDays(q(e.updated(i)), run.now)}, 0) / ${s.trustHalfLifeDays}), 1)` : '';
+    derived.push(`CAST(${s.trust}${decay} AS DOUBLE) AS ${q(e.trust(i))}`);
+    for (const f of plan.fields.filter((x) => s.fields.some((m) => m.field === x.name))) {
+      pivot.push(`${of(`r.${q(f.name)}`)} AS ${q(e.value(i, f.name))}`);
+      if (keepsRaw(plan, f)) pivot.push(`${of(`r.${q(rawColumn(f.name))}`)} AS ${q(e.raw(i, f.name))}`);
+      derived.push(`${normalise(d, f.kind, q(e.value(i, f.name)))} AS ${q(e.norm(i, f.name))}`);
+    }
   }
+  await run.tx.execute(`CREATE TEMP TABLE ${ENTITIES} AS SELECT *, ${derived.join(', ')} FROM (
+    SELECT m.master_id, ${pivot.join(', ')}
+    FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
+    ${all ? '' : `WHERE m.master_id IN (SELECT master_id FROM ${WORK.affected})`}
+    GROUP BY m.master_id) pivoted`);
 }
 
-export const scoreColumn = (i: number): string => `_s${i}`;
-
-/** Boolean SQL: did the rule speak for this candidate? A rule for another source's value did not decide anything. */
-function applies(run: IntegrationRun, rule: RulePlan, position: number): string {
-  const list = (names: readonly string[]): string => `source IN (${names.map((n) => run.d.literal(n)).join(', ')})`;
-  if (rule.kind === 'source') return `source = ${run.d.literal(rule.source)}`;
-  if (rule.kind === 'priority_list') return list(rule.sources);
-  if (rule.kind === 'custom') return `${scoreColumn(position)} = 1`;
-  return rule.sources ? list(rule.sources) : 'TRUE';
-}
-
-export function orderBy(scores: readonly Pick<Score, 'best'>[], upTo = scores.length): string {
-  return scores
-    .slice(0, upTo)
-    .map((s, i) => `${scoreColumn(i)} ${s.best} NULLS LAST`)
-    .join(', ');
+/** Per field, the SQL of the four stages below (each stage reads the columns the one before it made). */
+function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: string[]; winner: string[]; judged: string[]; resolved: string[] } {
+  const { d, plan } = run;
+  const q = (n: string): string => d.quoteIdent(n);
+  const f = field.name;
+  const sources = candidateSources(plan, field);
+  const best = q(`_w__${f}`);
+  const w = q(r.winner(f));
+  const wn = q(`_wn__${f}`);
+  const v = (i: number): string => q(e.value(i, f));
+  const n = (i: number): string => q(e.norm(i, f));
+  const none = `CAST(NULL AS VARCHAR)`;
+  if (sources.length === 0) {
+    // Only a default fills this field; an empty list of the same record type keeps provenance uniform.
+    const nothing = d.record([['source', none], ['value', none], ['raw', none], ['updated_at', 'CAST(NULL AS TIMESTAMP)'], ['compatible', 'CAST(NULL AS BOOLEAN)'], ['chosen', 'FALSE']]);
+    return {
+      best: [],
+      winner: [`CAST(NULL AS INTEGER) AS ${w}`, `${none} AS ${q(r.value(f))}`, `${none} AS ${q(r.source(f))}`],
+      judged: [`${d.literal(field.default === undefined ? 'no_value' : 'default')} AS ${q(r.rule(f))}`],
+      resolved: [`CAST(NULL AS DOUBLE) AS ${q(r.confidence(f))}`, `${d.presentList([nothing], 'value')} AS ${q(r.candidates(f))}`],
+    };
+  }
+  const bestRecord = `greatest(${sources.map((s) => rankingRecord(run, field, s, field.rules.length, true)).join(', ')})`;
+  const pickBy = (col: (i: number) => string): string => `CASE ${w} ${sources.map((s) => `WHEN ${s.rank} THEN ${col(s.rank)}`).join(' ')} END`;
+  const compat = (i: number): string => q(r.compatible(i, f));
+  // Among the candidates the first k+1 rules leave tied with the winner, does one value remain?
+  const tied = (i: number, k: number): string => Array.from({ length: k + 1 }, (_, j) => `${score(run, field, j, sources.find((s) => s.rank === i) as (typeof sources)[number])} IS NOT DISTINCT FROM ${d.recordField(best, `b${j}`)}`).join(' AND ');
+  const unanimous = (k: number): string => sources.map((s) => `(${v(s.rank)} IS NULL OR NOT (${tied(s.rank, k)}) OR ${n(s.rank)} IS NOT DISTINCT FROM ${wn})`).join(' AND ');
+  const supplied = sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN 1 ELSE 0 END`).join(' + ');
+  const vote = (i: number): string => (plan.confidence === 'trust_weighted' ? q(e.trust(i)) : '1.0');
+  const decided = field.rules.map((rule, k) => `WHEN ${unanimous(k)} AND ${speaksFor(run, field, k, w)} THEN ${d.literal(ruleId(rule))}`).join(' ');
+  const candidate = (i: number): string =>
+    d.record([
+      ['source', d.literal(plan.sources.find((s) => s.rank === i)?.name ?? '')],
+      ['value', v(i)],
+      ['raw', keepsRaw(plan, field) ? `CASE WHEN ${q(e.raw(i, f))} IS DISTINCT FROM ${v(i)} THEN ${q(e.raw(i, f))} END` : 'CAST(NULL AS VARCHAR)'],
+      ['updated_at', q(e.updated(i))],
+      ['compatible', compat(i)],
+      ['chosen', `coalesce(${w} = ${i}, FALSE)`],
+    ]);
+  return {
+    best: [`${bestRecord} AS ${best}`],
+    winner: [`${d.recordField(best, 'i')} AS ${w}`, `${pickBy(v)} AS ${q(r.value(f))}`, `${pickBy((i) => d.literal(plan.sources.find((s) => s.rank === i)?.name ?? ''))} AS ${q(r.source(f))}`, `${pickBy(n)} AS ${wn}`],
+    judged: [
+      ...sources.map((s) => `CASE WHEN ${v(s.rank)} IS NULL THEN NULL WHEN ${n(s.rank)} IS NOT DISTINCT FROM ${wn} THEN TRUE ELSE ${field.kind === 'name' ? compatible(d, 'name', n(s.rank), wn) : 'FALSE'} END AS ${compat(s.rank)}`),
+      `CASE WHEN ${w} IS NULL THEN ${d.literal(field.default === undefined ? 'no_value' : 'default')} ${decided} WHEN ${supplied} = 1 THEN 'only_candidate' ELSE 'tie_break' END AS ${q(r.rule(f))}`,
+    ],
+    resolved: [
+      `${sources.map((s) => `CASE WHEN ${compat(s.rank)} THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')} / NULLIF(${sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}, 0) AS ${q(r.confidence(f))}`,
+      `${d.presentList(sources.map((s) => candidate(s.rank)), 'value')} AS ${q(r.candidates(f))}`,
+    ],
+  };
 }
 
 /**
- * Survivorship, per field, set-based: every rule becomes a score column; candidates are ranked by the scores in rule
- * order, then by source priority (the final, deterministic tie-break). The rule that decided is the first that speaks
- * for the winner and after which the candidates still tied with it all hold the same (normalised) value;
- * `only_candidate` when no rule speaks for a lone candidate, `tie_break` when the rules leave different values tied.
+ * Survivorship, row-wise: per field the winner is the candidate with the greatest ranking record (rule scores in
+ * order, then source priority — the final, deterministic tie-break). The rule that decided is the first that spoke for
+ * the winner and left only one value among the candidates still tied with it; `only_candidate` when none spoke for a
+ * lone candidate; `tie_break` when the rules left different values tied. Then each candidate is judged compatible with
+ * the winner or not, and confidence is the share of votes for compatible values. Leaves `_ir_resolved`.
  */
-export async function resolveWinners(run: IntegrationRun): Promise<void> {
-  const { d, tx } = run;
-  await tx.execute(`CREATE TEMP TABLE ${WORK.winners} (master_id VARCHAR, field VARCHAR, value VARCHAR, norm VARCHAR, source VARCHAR, src INTEGER, updated_at TIMESTAMP, rule VARCHAR)`);
-  for (const field of run.plan.fields) {
-    const scores = field.rules.map((rule) => score(run, field, rule));
-    const scored = `_ir_scored`;
-    await tx.execute(`CREATE TEMP TABLE ${scored} AS SELECT master_id, field, source, src, value, raw, norm, updated_at, trust,
-      ${scores.map((s, i) => `${s.expr} AS ${scoreColumn(i)}`).join(', ')} FROM ${WORK.candidates} WHERE field = ${d.literal(field.name)}`);
-    for (const [i, rule] of field.rules.entries()) {
-      if (rule.kind === 'custom') await applyCustomRule(run, field, rule, scored, scores, i);
-    }
-    const prefix = (k: number): string => ['master_id', ...scores.slice(0, k + 1).map((_, i) => scoreColumn(i))].join(', ');
-    const unanimous = scores.map((_, k) => `min(norm) OVER (PARTITION BY ${prefix(k)}) = max(norm) OVER (PARTITION BY ${prefix(k)}) AS _u${k}`);
-    const decided = field.rules.map((rule, k) => `WHEN _u${k} AND ${applies(run, rule, k)} THEN ${d.literal(ruleId(rule))}`).join(' ');
-    await tx.execute(`INSERT INTO ${WORK.winners}
-      SELECT master_id, field, value, norm, source, src, updated_at, CASE ${decided} WHEN _n = 1 THEN 'only_candidate' ELSE 'tie_break' END
-      FROM (SELECT *, row_number() OVER (PARTITION BY master_id ORDER BY ${orderBy(scores)}, src) AS _rn, count(*) OVER (PARTITION BY master_id) AS _n, ${unanimous.join(', ')} FROM ${scored}) ranked
-      WHERE _rn = 1`);
-    await tx.execute(`DROP TABLE ${scored}`);
+export async function resolveFields(run: IntegrationRun): Promise<void> {
+  const { d, plan } = run;
+  for (const field of plan.fields) {
+    for (const [k, rule] of field.rules.entries()) if (rule.kind === 'custom') await applyCustomRule(run, field, k);
   }
+  const stages = plan.fields.map((field) => fieldStages(run, field));
+  const keep = ['master_id', ...plan.sources.map((s) => d.quoteIdent(e.present(s.rank)))];
+  const carried = plan.fields.flatMap((field) => [r.value(field.name), r.source(field.name), r.rule(field.name), ...candidateSources(plan, field).map((s) => r.compatible(s.rank, field.name))].map((c) => d.quoteIdent(c)));
+  const layer = (select: string[], from: string): string => `SELECT *${select.length ? `, ${select.join(', ')}` : ''} FROM (${from}) x`;
+  const best = layer(stages.flatMap((s) => s.best), `SELECT * FROM ${ENTITIES}`);
+  const winner = layer(stages.flatMap((s) => s.winner), best);
+  const judged = layer(stages.flatMap((s) => s.judged), winner);
+  await run.tx.execute(`CREATE TEMP TABLE ${RESOLVED} AS SELECT ${[...keep, ...carried, ...stages.flatMap((s) => s.resolved)].join(', ')} FROM (${judged}) resolved`);
 }

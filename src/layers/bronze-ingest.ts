@@ -11,6 +11,7 @@ import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { readFileSync, statSync } from 'node:fs';
+import { failpoint } from '../failpoints.js';
 
 /** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
 export const CHANGE_LINEAGE = ['_op', '_lsn'] as const;
@@ -104,6 +105,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
       // One transaction per file: its rows, its batch and its file record commit together. A run killed between
       // files resumes after the last committed one; an engine error on one file cannot poison the others.
       const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId, size: stat.size, mtime: stat.mtimeMs, settings }), { signal: ctx.signal });
+      failpoint('bronze:after-file-commit');
       rowsIn += result.rows + result.malformedRows;
       malformed += result.malformedRows;
       outcomes.push({

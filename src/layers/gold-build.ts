@@ -1,5 +1,6 @@
 import type { GoldPlan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
+import { failpoint } from '../failpoints.js';
 import { EngineError } from '../warehouse/engine-error.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { record } from './silver-build.js';
@@ -62,6 +63,7 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
     const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsWritten: written, message: reason, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
+    failpoint('gold:before-commit');
     return outcome;
   }, { signal: ctx.signal });
 }

@@ -1,5 +1,6 @@
 import type { SilverPlan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
+import { failpoint } from '../failpoints.js';
 import { recordStep } from '../state/run-records.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
@@ -103,6 +104,7 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     await writeTableState(tx, step, { fingerprint: table.fingerprint, lastBatchId: maxBatch, inputs, version: changed ? ctx.runId : (state?.version ?? ctx.runId) }, ctx.clock.now());
     const final = { ...outcome, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, final, started);
+    failpoint('silver:before-commit');
     return final;
   }, { signal: ctx.signal });
 }

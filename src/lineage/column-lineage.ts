@@ -167,10 +167,17 @@ async function silverLineage(warehouse: Warehouse, table: SilverPlan, catalog: C
       edges.push({ from: columnNode(d.table, d.column), to: columnNode(step, column.name), kind: d.kind, transformation, step, ...(description ? { description } : {}) });
     }
   }
-  const all = everyColumn(step);
+  const quarantine = `quarantine.${table.name}`;
   const rowEdge = (from: string, transformation: LineageTransformation, description: string): void => {
-    edges.push({ from, to: all, kind: 'indirect', transformation, step, description });
+    edges.push({ from, to: everyColumn(step), kind: 'indirect', transformation, step, description });
+    // What a check keeps out of silver it sends to quarantine, with its name as the reason.
+    if (transformation === 'filter') {
+      edges.push({ from, to: everyColumn(quarantine), kind: 'indirect', transformation, step, description });
+      for (const column of ['_reason', '_detail']) edges.push({ from, to: columnNode(quarantine, column), kind: 'direct', transformation: 'transformation', step, description });
+    }
   };
+  // A quarantined row keeps its raw values as received.
+  for (const c of bronzeCols) edges.push({ from: columnNode(bronze, c), to: columnNode(quarantine, c), kind: 'direct', transformation: 'identity', step, description: 'as received' });
   const bronzeOf = (silverColumn: string): string[] => (sources.get(silverColumn) ?? []).filter((d) => d.kind === 'direct').map((d) => columnNode(d.table, d.column));
   // Only quarantine checks decide which rows reach silver: a warning keeps the row, a failing `fail` check stops the run.
   for (const check of table.checks.filter((c) => c.action === 'quarantine')) {
@@ -191,10 +198,10 @@ async function silverLineage(warehouse: Warehouse, table: SilverPlan, catalog: C
   return {
     step,
     inputs: [bronze, ...table.reads],
-    outputs: [step, `quarantine.${table.name}`],
+    outputs: [step, quarantine],
     datasets: [
       { name: step, layer: 'silver', columns },
-      { name: `quarantine.${table.name}`, layer: 'quarantine', columns: [...bronzeCols, '_reason', '_detail'] },
+      { name: quarantine, layer: 'quarantine', columns: [...bronzeCols, '_reason', '_detail'] },
     ],
     edges: dedupeEdges(edges),
     equalities: [],

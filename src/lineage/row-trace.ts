@@ -127,6 +127,7 @@ async function traceGold(plan: Plan, warehouse: Warehouse, table: string, values
       continue;
     }
     const direct = graph.edges.filter((e) => e.to === node && e.kind === 'direct');
+    if (direct.length === 0) warnings.push(`${node} is not made from any column (a constant chosen by a condition, or computed from rows only), so rows cannot be matched to it by value`);
     for (const e of direct) {
       if (e.transformation === 'identity') {
         via.push(`${node} is ${e.from} (identity)`);

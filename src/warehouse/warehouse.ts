@@ -77,6 +77,12 @@ export interface SqlDialect {
   collectList(fields: readonly (readonly [string, string])[], orderBy: string): string;
   /** Age in (fractional) days of timestamp `expr` at `now`. */
   ageDays(expr: string, now: Date): string;
+  /** A record (struct) value; records compare field by field, in this order, so `greatest` can rank by several values. */
+  record(fields: readonly (readonly [string, string])[]): string;
+  /** One field of a record value. */
+  recordField(expr: string, name: string): string;
+  /** The records whose `field` is not NULL, as a list, in the order given. */
+  presentList(records: readonly string[], field: string): string;
   /** Text without diacritics ('García' → 'Garcia'), so values that differ only in accents compare equal. */
   stripAccents(expr: string): string;
   /** Aggregate: `arg` of the row with the greatest (`by[0]`, `by[1]`, ...), compared in that order. */

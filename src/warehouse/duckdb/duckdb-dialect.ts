@@ -147,11 +147,26 @@ export class DuckDBDialect implements SqlDialect {
   }
 
   collectList(fields: readonly (readonly [string, string])[], orderBy: string): string {
-    return `list({${fields.map(([name, expr]) => `${this.quoteIdent(name)}: ${expr}`).join(', ')}} ORDER BY ${orderBy})`;
+    // An ordered aggregate (list(... ORDER BY ...)) sorts group by group and is an order of magnitude slower than
+    // collecting unordered, sorting each small list by a key field, then dropping the key.
+    const record = `{${fields.map(([name, expr]) => `${this.quoteIdent(name)}: ${expr}`).join(', ')}}`;
+    return `list_transform(list_sort(list({'k': ${orderBy}, 'r': ${record}})), lambda x: x.r)`;
   }
 
   ageDays(expr: string, now: Date): string {
     return `((epoch(${this.timestampLiteral(now)}) - epoch(${expr})) / 86400.0)`;
+  }
+
+  record(fields: readonly (readonly [string, string])[]): string {
+    return `{${fields.map(([name, expr]) => `${this.quoteIdent(name)}: ${expr}`).join(', ')}}`;
+  }
+
+  recordField(expr: string, name: string): string {
+    return `struct_extract(${expr}, ${this.literal(name)})`;
+  }
+
+  presentList(records: readonly string[], field: string): string {
+    return `list_filter([${records.join(', ')}], lambda x: x.${this.quoteIdent(field)} IS NOT NULL)`;
   }
 
   stripAccents(expr: string): string {
