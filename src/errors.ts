@@ -26,6 +26,8 @@ export interface ErrorData extends ErrorLocation {
   readonly allowed?: string;
   /** The next thing the user should do. */
   readonly hint?: string;
+  /** For engine failures: the SQL that failed (shown with --verbose). */
+  readonly sql?: string;
 }
 
 export class RefineryError extends Error {

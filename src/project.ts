@@ -40,7 +40,7 @@ export async function openProject(projectDir: string): Promise<OpenProject> {
   } catch (error) {
     const service = readServiceLock(project.dir);
     if (error instanceof RefineryError && error.code === 'warehouse_locked' && service) {
-      throw new RefineryError('usage', {
+      throw new RefineryError('pipeline', {
         code: 'warehouse_held_by_service',
         file: path,
         message: `refinery serve (PID ${service.pid}) holds this project's warehouse.`,

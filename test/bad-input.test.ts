@@ -83,8 +83,9 @@ describe.each(ENGINES)('bad landing files on $name', (engine) => {
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject(), 'landing/people/a.csv': latin1 });
     await project.run();
     expect(await project.rows(`SELECT id FROM silver.people ORDER BY id`)).toEqual([{ id: 1 }, { id: 3 }]);
-    expect(await project.rows(`SELECT _source_row, _reason, _detail FROM quarantine.people`)).toEqual([
-      { _source_row: 2, _reason: 'malformed_row', _detail: expect.stringMatching(/^line 3: .*not valid UTF-8.*latin-1/) },
+    expect(await project.rows(`SELECT _source_row, _reason, _detail, _raw_line FROM quarantine.people`)).toEqual([
+      // The raw line keeps the byte the engine could not read, spelled out, instead of a '?'.
+      { _source_row: 2, _reason: 'malformed_row', _detail: expect.stringMatching(/^line 3: .*not valid UTF-8.*latin-1/), _raw_line: '2,F\\xE9lix' },
     ]);
     await project.dispose();
 
@@ -140,6 +141,23 @@ describe.each(ENGINES)('bad landing files on $name', (engine) => {
       expect.objectContaining({ path: 'landing/people/a.jsonl', outcome: 'ingested', rows: 2 }),
       expect.objectContaining({ path: 'landing/people/b.jsonl', outcome: 'refused', line: 2 }),
     ]);
+  });
+
+  it('refuses names that collide once case is ignored, in JSON keys and against lineage columns; takes an empty JSON array', async () => {
+    project = TestProject.fromFiles(engine, {
+      'refinery.config.ts': peopleProject({ path: 'landing/people/*.json', format: 'json', columns: [] }),
+      'landing/people/a.json': '[{"id": 6, "name": "x", "ID": 7}]',
+      'landing/people/b.json': '[]',
+    });
+    const report = await project.run();
+    expect(bronzeStep(report)?.files).toEqual([
+      expect.objectContaining({ path: 'landing/people/a.json', outcome: 'refused', reason: expect.stringMatching(/'id' and 'ID' differ only in case/) }),
+      expect.objectContaining({ path: 'landing/people/b.json', outcome: 'ingested', rows: 0 }),
+    ]);
+    await project.dispose();
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject(), 'landing/people/a.csv': 'id,name,_Batch_ID\n1,Ann,9\n' });
+    const lineage = await project.run();
+    expect(bronzeStep(lineage)?.files[0]).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/reserves for lineage/) });
   });
 
   it('reads Parquet with its own types and file row numbers', async () => {

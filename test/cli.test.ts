@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { refinery } from './helpers/cli.js';
+import { BIN, refinery } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-project.js';
 
 /** The CLI as a user drives it: the built bin, spawned in a temp directory outside the repository. */
@@ -101,5 +101,34 @@ describe('refinery CLI', () => {
     const summary = JSON.parse(second.stdout) as { run: { steps: { status: string }[] }; tables: { table: string; rows: number }[] };
     expect(summary.run.steps.every((s) => s.status === 'skipped')).toBe(true);
     expect(summary.tables).toContainEqual({ table: 'gold.customer_360', layer: 'gold', rows: 4 });
+  });
+
+  it('cancels on Ctrl-C: exit 130, running steps rolled back, and it says so', async () => {
+    const project = join(root, 'cancel');
+    refinery(['init', 'cancel'], { cwd: root });
+    const configPath = join(project, 'refinery.config.ts');
+    writeFileSync(
+      configPath,
+      readFileSync(configPath, 'utf8')
+        .replace("import { defineProject } from 'refinery';", "import { defineProject, task } from 'refinery';")
+        .replace("  name: 'customers',", "  name: 'customers',\n  tasks: { slow: task({ after: ['gold.customer_360'], run: ({ signal }) => new Promise((r, j) => { const t = setTimeout(r, 30000); signal.addEventListener('abort', () => { clearTimeout(t); j(signal.reason); }); }) }) },"),
+    );
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, 'run'], { cwd: project, env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    await new Promise<void>((resolveStarted) => {
+      const check = setInterval(() => {
+        if (out.includes('gold.customer_360')) {
+          clearInterval(check);
+          resolveStarted();
+        }
+      }, 50);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    expect(out).toMatch(/Run 1 cancelled after .*: 5 steps had finished and stay committed/);
+    expect(out).not.toContain('succeeded');
   });
 });

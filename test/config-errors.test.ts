@@ -57,11 +57,20 @@ describe.each(ENGINES)('project file validation on $name', (engine) => {
     ['merge without a key', { silver: { people: { columns: { id: {} }, materialize: 'merge' } } }, 'config_merge_needs_key', 'silver.people.materialize'],
     ['a raw column the source does not have', { silver: { people: { columns: { age: { type: 'integer' } } } } }, 'config_unknown_column', 'silver.people.columns.age'],
     ['a bad table name', { silver: { 'my-people': { from: 'people', columns: { id: {} } } } }, 'config_invalid_name', 'silver.my-people'],
+    ['an unknown type', { silver: { people: { columns: { id: { type: 'int' } } } } }, 'config_invalid_value', 'silver.people.columns.id.type'],
+    ['a decimal wider than 38 digits', { silver: { people: { columns: { id: { type: 'decimal(40,2)' } } } } }, 'config_invalid_value', 'silver.people.columns.id.type'],
+    ['min/max on a text column', { silver: { people: { columns: { name: {} }, checks: [{ name: 'c', column: 'name', rule: { min: 1 } }] } } }, 'config_range_needs_number', 'silver.people.checks[0].rule'],
   ])('rejects %s', async (_what, extra, code, path) => {
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject({}, extra as never) });
     const error = await configFailure(project);
     expect(error.issues.map((i) => [i.code, i.path])).toContainEqual([code, path]);
     expect(error.issues.every((i) => i.hint && i.message.length > 0)).toBe(true);
+  });
+
+  it('says which types exist when a type is unknown', async () => {
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject({}, { silver: { people: { columns: { id: { type: 'int' } } } } } as never) });
+    const issue = (await configFailure(project)).issues[0];
+    expect(issue).toMatchObject({ message: "silver.people.columns.id.type: 'int' is not a known type", allowed: expect.stringContaining("'integer'") });
   });
 
   it('rejects gold SQL that does not parse or reads a table no step builds, and names a cycle', async () => {

@@ -25,17 +25,27 @@ export function table(rows: readonly Record<string, unknown>[], columns?: readon
   const names = columns ?? (rows[0] ? Object.keys(rows[0]) : []);
   if (names.length === 0) return '(no columns)';
   const cells = rows.map((r) => names.map((n) => formatCell(r[n])));
-  const widths = names.map((n, i) => Math.min(40, Math.max(n.length, ...cells.map((c) => (c[i] ?? '').length))));
+  const widths = names.map((n, i) => Math.min(40, Math.max(n.length, ...cells.map((c) => visible(c[i] ?? '').length))));
   const numeric = names.map((n) => rows.length > 0 && rows.every((r) => r[n] === null || typeof r[n] === 'number'));
   const pad = (text: string, i: number): string => {
     const width = widths[i] ?? 0;
-    const clipped = text.length > width ? `${text.slice(0, width - 1)}…` : text;
-    return numeric[i] ? clipped.padStart(width) : clipped.padEnd(width);
+    // Colour codes take no room on screen: measure and clip what is visible.
+    const plain = visible(text);
+    if (plain.length > width) return `${plain.slice(0, width - 1)}…`;
+    const fill = ' '.repeat(width - plain.length);
+    return numeric[i] ? fill + text : text + fill;
   };
   const header = names.map((n, i) => color.bold(pad(n, i))).join('  ');
   const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   const body = cells.map((c) => c.map((v, i) => (v === 'NULL' ? color.dim(pad(v, i)) : pad(v, i))).join('  '));
   return [header, color.dim(rule), ...body].join('\n');
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+function visible(text: string): string {
+  return text.replace(ANSI, '');
 }
 
 function formatCell(value: unknown): string {

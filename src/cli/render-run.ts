@@ -33,16 +33,17 @@ function fileLine(f: FileOutcome): string | undefined {
   }
 }
 
-export function renderStep(outcome: StepOutcome): string {
+export function renderStep(outcome: StepOutcome, verbose = false): string {
   const lines: string[] = [];
   const name = outcome.step.padEnd(24);
   const mark = STATUS_MARK[outcome.status];
   if (outcome.status === 'failed') {
     lines.push(`${mark} ${color.bold(name)} ${color.red('failed')} ${outcome.message ?? ''}`);
-    if (outcome.error?.hint) lines.push(`    ${color.dim('fix:')} ${outcome.error.hint}`);
+    if (outcome.error?.hint && !(verbose && outcome.error.sql)) lines.push(`    ${color.dim('fix:')} ${outcome.error.hint}`);
+    if (verbose && outcome.error?.sql) lines.push(`    ${color.dim('SQL that failed:')}\n${outcome.error.sql.replace(/^/gm, '      ')}`);
     return lines.join('\n');
   }
-  if (outcome.status === 'upstream_failed' || outcome.status === 'skipped') {
+  if (outcome.status === 'upstream_failed' || outcome.status === 'skipped' || outcome.status === 'cancelled') {
     lines.push(`${mark} ${name} ${color.dim(outcome.message ?? outcome.status)}`);
   } else if (outcome.kind === 'bronze') {
     const ingested = outcome.files.filter((f) => f.outcome === 'ingested' || f.outcome === 'changed').length;
@@ -54,6 +55,8 @@ export function renderStep(outcome: StepOutcome): string {
     if (outcome.rowsWarned > 0) parts.push(color.yellow(`warnings ${outcome.rowsWarned} (${byReason(outcome.warningsByCheck)})`));
     lines.push(`${mark} ${color.bold(name)} ${parts.join(' · ')}`);
     if (outcome.message && outcome.message !== 'merged new bronze batches') lines.push(`    ${color.dim(outcome.message)}`);
+  } else if (outcome.kind === 'task') {
+    lines.push(`${mark} ${color.bold(name)} ${outcome.message ?? 'done'}${outcome.attempts && outcome.attempts > 1 ? color.dim(` (attempt ${outcome.attempts})`) : ''}`);
   } else {
     lines.push(`${mark} ${color.bold(name)} ${plural(outcome.rowsWritten, 'row')} ${color.dim(`(${outcome.message ?? ''})`)}`);
   }
@@ -68,6 +71,10 @@ export function renderRunSummary(report: RunReport, warehousePath: string): stri
   const failed = report.steps.filter((s) => s.status === 'failed');
   const notRun = report.steps.filter((s) => s.status === 'upstream_failed');
   const where = relative(process.cwd(), warehousePath) || warehousePath;
+  if (report.status === 'cancelled') {
+    const done = report.steps.filter((s) => s.status === 'success').length;
+    return `${color.yellow(`Run ${report.runId} cancelled`)} after ${formatDuration(report.durationMs)}: ${plural(done, 'step')} had finished and stay committed; running steps were rolled back. The next run carries on.`;
+  }
   if (failed.length === 0) return `${color.green('Run')} ${report.runId} ${color.green('succeeded')} in ${formatDuration(report.durationMs)}. Warehouse: ${where}`;
   return `${color.red(`Run ${report.runId} failed`)} in ${formatDuration(report.durationMs)}: ${failed.map((f) => f.step).join(', ')} failed${
     notRun.length > 0 ? `, so ${plural(notRun.length, 'step')} downstream did not run (${notRun.map((s) => s.step).join(', ')})` : ''

@@ -138,8 +138,13 @@ export function fromZodIssue(ctx: IssueContext, issue: z.core.$ZodIssue): ErrorD
         problem: `${show(value)} ${issue.message.replace(/^Too (small|big): expected/, 'should be').replace(/^Invalid input: /, '')}`,
         hint: 'Change the value.',
       });
-    default:
+    default: {
+      const forms = UNION_FORMS[issue.message];
+      if (forms) {
+        return configIssue(ctx, path, { code: 'config_invalid_value', problem: `${show(value)} is not ${issue.message.replace('unknown', 'a known')}`, allowed: forms, hint: 'Use one of the allowed forms; see docs/project-file.md.' });
+      }
       return configIssue(ctx, path, { code: 'config_invalid_value', problem: `${show(value)}: ${issue.message}`, hint: 'Change the value.' });
+    }
   }
 }
 

@@ -148,7 +148,8 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     }
     const columnNames = Object.keys(table.columns);
     const fromSource = sources[from];
-    const required = fromSource?.kind === 'postgres' ? undefined : fromSource?.columns;
+    const declared = fromSource?.kind === 'postgres' ? undefined : fromSource?.columns;
+    const required = declared && declared.length > 0 ? declared : undefined;
     for (const [columnName, column] of Object.entries(table.columns)) {
       const raw = column.from ?? columnName;
       if (required && !column.sql && !required.includes(raw)) {
@@ -205,6 +206,16 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
         }));
       } else if (check.column && !columnNames.includes(check.column)) {
         columnIssue(at('checks', i, 'column'), check.column, 'check column');
+      }
+      const columnType = check.column ? (table.columns[check.column]?.type ?? 'text') : undefined;
+      const numeric = columnType === 'integer' || columnType === 'double' || columnType?.startsWith('decimal');
+      if (typeof rule === 'object' && ('min' in rule || 'max' in rule) && check.column && columnType && !numeric) {
+        issues.push(configIssue(ctx, at('checks', i, 'rule'), {
+          code: 'config_range_needs_number',
+          problem: `min and max compare numbers, but '${check.column}' is ${columnType}`,
+          allowed: "columns of type 'integer', 'double', 'decimal' or 'decimal(p,s)'",
+          hint: `Give silver.${name}.columns.${check.column} a numeric type, or use { sql: '...' } for another comparison.`,
+        }));
       }
       if (rule === 'parses' && check.column && (table.columns[check.column]?.type ?? 'text') === 'text') {
         issues.push(configIssue(ctx, at('checks', i, 'rule'), {
@@ -460,7 +471,14 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
         issues.push(configIssue(ctx, ['gold', name, 'sql'], {
           code: 'config_unknown_table',
           value: table,
-          problem: qualified === `gold.${name}` ? `gold.${name} reads itself` : schema === '' ? `'${table}' needs its layer: write silver.${table} or gold.${table}` : `reads '${table}', which no step builds`,
+          problem:
+            qualified === `gold.${name}`
+              ? `gold.${name} reads itself`
+              : schema === ''
+                ? `'${table}' needs its layer: write silver.${table} or gold.${table}`
+                : schema === 'bronze' || schema === 'quarantine'
+                  ? `reads '${table}', but gold models read checked data: silver (or gold) tables, not raw ${schema} rows`
+                  : `reads '${table}', which no step builds`,
           allowed: allowed.join(', '),
           hint: closest(qualified, allowed) ? `Did you mean '${closest(qualified, allowed)}'?` : 'Gold models read silver and other gold tables, named <layer>.<table>.',
         }));

@@ -4,8 +4,14 @@ import { z } from 'zod';
 export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, { error: 'must be a plain identifier' });
 
-const logicalType = z.union(
-  [z.enum(['text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal']), z.string().regex(/^decimal\(\d{1,2},\d{1,2}\)$/)],
+const LOGICAL_TYPES = ['text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal'];
+/** decimal(p,s): DuckDB and PostgreSQL agree on precision up to 38 digits. */
+const logicalType = z.string().refine(
+  (t) => {
+    if (LOGICAL_TYPES.includes(t)) return true;
+    const m = /^decimal\((\d{1,2}),(\d{1,2})\)$/.exec(t);
+    return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 38 && Number(m[2]) <= Number(m[1]);
+  },
   { error: 'unknown type' },
 );
 
@@ -297,7 +303,7 @@ export const UNION_FORMS: Record<string, string> = {
   'unknown cleaning rule':
     "'trim', 'lower', 'upper', 'collapse_spaces', 'title_case', 'digits_only', 'phone', { replace: { pattern, with } } or { sql: '<expression over value>' }",
   'unknown check rule': "'not_null', 'parses', { matches: '<regex>' }, { in: [...] }, { min, max }, { references: 'silver.<table>.<column>' } or { sql: '<boolean expression>' }",
-  'unknown type': "'text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal' or 'decimal(p,s)'",
+  'unknown type': "'text', 'integer', 'double', 'boolean', 'date', 'timestamp', 'decimal' or 'decimal(p,s)' with 1 ≤ p ≤ 38 and s ≤ p",
   'unknown survivorship rule':
     "'priority', 'most_recent', 'most_frequent', 'longest', 'max', 'min', 'first_non_null', 'most_trusted', { source: '<source>' }, { priority: ['<source>', ...] }, { rule: '<rule>', sources: [...] } or { custom: (candidates) => ... }",
   'unknown comparison level': '{ exact: true, weight }, { initials: true, weight }, { jaroWinkler: 0.9, weight } or { levenshtein: 2, weight }',

@@ -21,17 +21,17 @@ export async function applyCustomRule(run: IntegrationRun, field: IntegrationFie
   const sources = candidateSources(plan, field);
   const best = `greatest(${sources.map((s) => rankingRecord(run, field, s, position, false)).join(', ')})`;
   const tied = (rank: number): string => `(${q(e.value(rank, field.name))} IS NOT NULL AND ${rankingRecord(run, field, sources.find((s) => s.rank === rank) as (typeof sources)[number], position, false)} IS NOT DISTINCT FROM _best)`;
-  const pairs = sources.flatMap((a, i) => sources.slice(i + 1).map((b) => `(_t${a.rank} AND _t${b.rank} AND ${q(e.norm(a.rank, field.name))} IS DISTINCT FROM ${q(e.norm(b.rank, field.name))})`));
+  const pairs = sources.flatMap((a, i) => sources.slice(i + 1).map((b) => `(_tied${a.rank} AND _tied${b.rank} AND ${q(e.norm(a.rank, field.name))} IS DISTINCT FROM ${q(e.norm(b.rank, field.name))})`));
   const picks: string[] = [];
   if (pairs.length > 0) {
-    const columns = sources.flatMap((s) => [`_t${s.rank}`, q(e.value(s.rank, field.name)), q(e.updated(s.rank)), q(e.trust(s.rank))]);
+    const columns = sources.flatMap((s) => [`_tied${s.rank}`, q(e.value(s.rank, field.name)), q(e.updated(s.rank)), q(e.trust(s.rank))]);
     const { rows } = await tx.query(`SELECT master_id, ${columns.join(', ')} FROM (
-        SELECT *, ${sources.map((s) => `${tied(s.rank)} AS _t${s.rank}`).join(', ')} FROM (SELECT *, ${best} AS _best FROM ${ENTITIES}) b
+        SELECT *, ${sources.map((s) => `${tied(s.rank)} AS _tied${s.rank}`).join(', ')} FROM (SELECT *, ${best} AS _best FROM ${ENTITIES}) b
       ) t WHERE ${pairs.join(' OR ')} ORDER BY master_id`);
     for (const row of rows) {
       const id = String(row.master_id);
       const candidates: SurvivorCandidate[] = sources
-        .filter((s) => row[`_t${s.rank}`] === true)
+        .filter((s) => row[`_tied${s.rank}`] === true)
         .map((s) => {
           const updated = row[e.updated(s.rank)];
           return { source: s.name, value: String(row[e.value(s.rank, field.name)]), raw: null, updatedAt: updated === null ? null : String(updated), priority: s.rank, trust: Number(row[e.trust(s.rank)]) };

@@ -86,7 +86,7 @@ function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: 
       `CASE WHEN ${w} IS NULL THEN ${d.literal(field.default === undefined ? 'no_value' : 'default')} ${decided} WHEN ${supplied} = 1 THEN 'only_candidate' ELSE 'tie_break' END AS ${q(r.rule(f))}`,
     ],
     resolved: [
-      `${sources.map((s) => `CASE WHEN ${compat(s.rank)} THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')} / NULLIF(${sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}, 0) AS ${q(r.confidence(f))}`,
+      `(${sources.map((s) => `CASE WHEN ${compat(s.rank)} THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}) / NULLIF(${sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}, 0) AS ${q(r.confidence(f))}`,
       `${d.presentList(sources.map((s) => candidate(s.rank)), 'value')} AS ${q(r.candidates(f))}`,
     ],
   };

@@ -4,13 +4,13 @@ import type { FileSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { recordStep } from '../state/run-records.js';
 import { scanCsv, type CsvScan } from '../sources/csv-record-scanner.js';
-import { locateRejects, type LocatedReject } from '../sources/csv-reject-positions.js';
+import { locateRejects, rawRecordText, type LocatedReject } from '../sources/csv-reject-positions.js';
 import { locateJsonError } from '../sources/json-error-position.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { JsonParseError } from '../warehouse/duckdb/duckdb-file-stager.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { failpoint } from '../failpoints.js';
 
 /** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
@@ -133,7 +133,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     rowsIn,
     rowsWritten: rowsIn,
     files: outcomes,
-    message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? 'no new or changed files' : undefined,
+    message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? noneIngested(outcomes) : undefined,
     durationMs: ended.getTime() - started.getTime(),
   };
   await recordStep(warehouse, {
@@ -153,6 +153,11 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     details: { files: outcomes, malformedRows: malformed },
   });
   return outcome;
+}
+
+function noneIngested(outcomes: readonly FileOutcome[]): string {
+  const refused = outcomes.filter((o) => o.outcome === 'refused').length;
+  return refused > 0 ? `${refused} new file${refused === 1 ? '' : 's'} refused; nothing ingested` : 'no new or changed files';
 }
 
 interface FileFacts {
@@ -241,18 +246,23 @@ async function ingestFile(
       : `${staged.rowIndexExpr} + 1 + (SELECT count(*) FROM (VALUES ${gaps.map((g) => `(${g})`).join(', ')}) AS gaps(g) WHERE gaps.g < ${staged.rowIndexExpr} + 1)`;
   const sorted = [...columns].sort();
   const hash = d.rowHash(sorted.flatMap((c) => [d.literal(c), d.quoteIdent(c)]));
-  await tx.execute(
+  if (staged.rows > 0) await tx.execute(
     `INSERT INTO ${bronze} (${[...columns.map((c) => d.quoteIdent(c)), '_batch_id', '_source_file', '_source_row', '_ingested_at', '_row_hash'].join(', ')})
      SELECT ${columns.map((c) => d.quoteIdent(c)).join(', ')}, $1, $2, ${rowNumber}, $3, ${hash}
      FROM ${d.quoteIdent(stagingTable)}`,
     [batchId, rel, ingestedAt],
   );
+  const fd = rejects.length > 0 ? openSync(abs, 'r') : undefined;
   for (const reject of rejects) {
+    const bytes = Buffer.alloc(reject.end - reject.offset);
+    if (fd !== undefined) readSync(fd, bytes, 0, bytes.length, reject.offset);
+    const rawLine = rawRecordText(bytes);
     await tx.execute(
       `INSERT INTO ${bronze} (_batch_id, _source_file, _source_row, _ingested_at, _row_hash, _load_error, _raw_line) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [batchId, rel, reject.record, ingestedAt, createHash('md5').update(reject.rawLine).digest('hex'), `line ${reject.line}: ${describeReject(reject)}`, reject.rawLine],
+      [batchId, rel, reject.record, ingestedAt, createHash('md5').update(bytes).digest('hex'), `line ${reject.line}: ${describeReject(reject)}`, rawLine],
     );
   }
+  if (fd !== undefined) closeSync(fd);
   await tx.execute(`DROP TABLE IF EXISTS ${d.quoteIdent(stagingTable)}`);
   await tx.execute(
     `INSERT INTO refinery.batches (batch_id, source, path, content_hash, size_bytes, rows, rejected_rows, run_id, ingested_at, previous_batch_id)
@@ -275,7 +285,7 @@ function describeReject(reject: LocatedReject): string {
 function checkColumnNames(columns: readonly string[], line: number | undefined): void {
   const seen = new Map<string, string>();
   for (const c of columns) {
-    if (RESERVED.has(c)) throw new Refusal(`column '${c}' uses a name Refinery reserves for lineage (${BRONZE_LINEAGE.join(', ')}); rename it in the file`, line);
+    if (RESERVED.has(c.toLowerCase())) throw new Refusal(`column '${c}' uses a name Refinery reserves for lineage (${BRONZE_LINEAGE.join(', ')}); rename it in the file`, line);
     const lower = c.toLowerCase();
     const earlier = seen.get(lower);
     if (earlier !== undefined) throw new Refusal(`column '${c}' appears twice in the header${earlier !== c ? ` (as '${earlier}' too; names are case-insensitive)` : ''}`, line);

@@ -5,7 +5,8 @@ import type { SqlDialect } from '../warehouse/warehouse.js';
 export function applyCleanRule(d: SqlDialect, expr: string, rule: CleanRule): string {
   if (typeof rule === 'object') {
     if ('replace' in rule) return d.regexReplace(expr, rule.replace.pattern, rule.replace.with);
-    return d.bind(expr, 'value', `(${rule.sql})`);
+    // Rules hand text to the next rule: whatever the expression returns becomes text.
+    return `CAST(${d.bind(expr, 'value', `(${rule.sql})`)} AS VARCHAR)`;
   }
   switch (rule) {
     case 'trim':

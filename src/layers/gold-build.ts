@@ -51,6 +51,7 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
             step,
             table: step,
             message: `gold.${model.name} failed in the engine: ${error.engineMessage.split('\n')[0]}`,
+            sql: error.sql,
             hint: `Fix the SQL of gold.${model.name} in refinery.config.ts; try it first with \`refinery query "<sql>"\`.`,
           },
           error,

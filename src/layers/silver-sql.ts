@@ -78,7 +78,8 @@ export function passes(d: SqlDialect, table: SilverPlan, check: CheckPlan): stri
   if (rule === 'not_null') condition = `${x} IS NOT NULL`;
   else if (rule === 'parses') condition = `(${d.quoteIdent(cleanName(column?.name ?? ''))} IS NULL OR ${x} IS NOT NULL)`;
   else if ('matches' in rule) condition = d.regexFullMatch(column?.type === 'text' ? x : `CAST(${x} AS VARCHAR)`, rule.matches);
-  else if ('in' in rule) condition = `${x} IN (${rule.in.map((v) => d.literal(v)).join(', ')})`;
+  // A text column compares with text, whatever the project file wrote: in: [1, 2] means '1', '2' there.
+  else if ('in' in rule) condition = `${x} IN (${rule.in.map((v) => d.literal(column?.type === 'text' ? String(v) : v)).join(', ')})`;
   else if ('references' in rule) {
     const [, target, targetColumn] = rule.references.split('.') as [string, string, string];
     condition = `${x} IN (SELECT ${d.quoteIdent(targetColumn)} FROM ${d.table('silver', target)})`;

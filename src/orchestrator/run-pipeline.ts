@@ -94,7 +94,9 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
       const step = byName.get(node.name) as StepPlan;
       if (attempt === 1) ctx.progress({ type: 'step-start', step: step.name });
       if (attempt === 1) listener?.stepStarted(step, clock.now());
-      const outcome = resumes?.completed.has(step.name)
+      // Data steps need no help to resume (they are up to date or take what is new); a task that finished in the
+      // interrupted run is not redone.
+      const outcome = step.kind === 'task' && resumes?.completed.has(step.name)
         ? await skipCompleted(ctx, step, resumes.runId)
         : await runStep({ ...ctx, attempt, signal }, step);
       return { value: outcome, skipped: outcome.status === 'skipped' };
@@ -195,7 +197,7 @@ function finalOutcome(step: StepPlan, result: NodeResult<StepOutcome>): StepOutc
 
 export function errorData(step: string, error: unknown): ErrorData {
   if (error instanceof EngineError) {
-    return { ...error.data, step, message: `${step}: ${error.engineMessage.split('\n')[0]}`, hint: 'Run with --verbose to see the SQL that failed.' };
+    return { ...error.data, step, message: `${step}: ${error.engineMessage.split('\n')[0]}`, hint: 'Run with --verbose to see the SQL that failed.', sql: error.sql };
   }
   if (error instanceof RefineryError) return { ...error.data, step };
   const message = error instanceof Error ? error.message : String(error);

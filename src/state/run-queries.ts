@@ -23,7 +23,8 @@ const toMs = (iso: unknown): number => Date.parse(`${String(iso)}Z`);
 export async function listRuns(session: SqlSession, limit: number): Promise<RunSummary[]> {
   const { rows } = await session.query(
     `SELECT r.run_id, r.status, r.trigger, r.resumes_run_id, r.started_at, r.ended_at, r.error,
-            coalesce(sum(CASE WHEN s.kind = 'bronze' THEN s.rows_in END), 0) AS rows_ingested,
+            -- From the batches themselves: a run killed mid-ingest committed batches but no step record.
+            coalesce((SELECT sum(b.rows) FROM refinery.batches b WHERE b.run_id = r.run_id), 0) AS rows_ingested,
             coalesce(sum(CASE WHEN s.kind = 'silver' THEN s.rows_written END), 0) AS silver_written,
             coalesce(sum(s.rows_quarantined), 0) AS quarantined,
             count(CASE WHEN s.status = 'failed' THEN 1 END) AS failed_steps

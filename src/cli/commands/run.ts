@@ -7,6 +7,7 @@ import { renderRunSummary, renderStep } from '../render-run.js';
 import { Spinner } from '../spinner.js';
 import { clearLiveStatus, writeLiveStatus } from '../../orchestrator/live-status.js';
 import { afterRun } from '../../orchestrator/after-run.js';
+import { selectSteps } from '../../orchestrator/selection.js';
 import { systemClock } from '../../orchestrator/clock.js';
 
 /** The stable `--json` shape of a run: issue #5's contract plus the row accounting. */
@@ -63,6 +64,8 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // A bad --select is a usage error: say so before anything runs or prints.
+  if (command.select?.length) selectSteps(open.plan, command.select);
   if (!options.json) println(`${color.bold('refinery run')} ${color.dim(`· project ${open.plan.name}${command.fullRefresh ? ' · full refresh' : ''}${command.select?.length ? ` · select ${command.select.join(' ')}` : ''}`)}`);
   let lastLive = 0;
   try {
@@ -97,7 +100,7 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
           case 'step-end':
             running.delete(event.step);
             spinner.stop();
-            println(renderStep(event.outcome));
+            println(renderStep(event.outcome, options.verbose));
             if (running.size > 0) spinner.start([...running].join(', '));
             break;
         }

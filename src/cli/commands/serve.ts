@@ -68,7 +68,7 @@ Examples:
             for (const upstream of plan.triggers.afterPipelines) log(`runs after successful runs of ${upstream.project}`);
             await new Promise<void>((resolve) => {
               const stop = (): void => {
-                log('stopping: a run in progress is cancelled and rolled back');
+                log(service.status().running ? 'stopping: the run in progress is cancelled and rolled back' : 'stopping');
                 resolve();
               };
               process.once('SIGINT', stop);

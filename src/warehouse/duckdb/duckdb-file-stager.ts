@@ -70,9 +70,31 @@ export class DuckDBFileStager implements FileStager {
       `read_json(${d.literal(request.file)}, format = ${d.literal(format)}, records = true, ${columns ? `columns = ${columns}` : 'sample_size = -1, maximum_depth = 1'})`;
     let names: string[];
     try {
+      // The keys as written: DuckDB folds 'ID' and 'id' into one column and would drop a value without a word.
+      const objects = `read_json_objects(${d.literal(request.file)}, format = ${d.literal(format)})`;
+      const { rows: counted } = await session.query(`SELECT count(*) AS n FROM ${objects}`);
+      if (Number(counted[0]?.n ?? 0) === 0) {
+        await session.execute(`CREATE TEMP TABLE ${d.quoteIdent(request.stagingTable)} (__empty INTEGER)`);
+        return { columns: [], rows: 0, rowIndexExpr: 'rowid', rejects: [] };
+      }
+      const { rows: keys } = await session.query(`SELECT DISTINCT unnest(json_keys(json)) AS k FROM ${objects}`);
+      const seen = new Map<string, string>();
+      for (const key of keys.map((r) => String(r.k))) {
+        const other = seen.get(key.toLowerCase());
+        if (other !== undefined) {
+          throw new RefineryError('input', {
+            code: 'json_keys_differ_in_case',
+            file: request.file,
+            message: `the keys '${other}' and '${key}' differ only in case; column names are case-insensitive, so one would overwrite the other`,
+            hint: 'Rename one of the keys in the file, then land it again.',
+          });
+        }
+        seen.set(key.toLowerCase(), key);
+      }
       const { rows } = await session.query(`DESCRIBE SELECT * FROM ${reader()}`);
       names = rows.map((r) => String(r.column_name));
     } catch (error) {
+      if (error instanceof RefineryError && !(error instanceof EngineError)) throw error;
       throw jsonError(request.file, error);
     }
     // Every field is kept as text (nested values as their JSON text), like CSV, so typing happens once, in silver.
@@ -98,10 +120,12 @@ export class DuckDBFileStager implements FileStager {
         `CREATE TEMP TABLE ${d.quoteIdent(request.stagingTable)} AS SELECT * FROM read_parquet(${d.literal(request.file)}, file_row_number = true)`,
       );
     } catch (error) {
+      // The engine's message repeats the path and the SQL: keep only what it says about the file.
+      const reason = errorMessage(error instanceof EngineError ? error.engineMessage : error).split('\n')[0]?.replace(/^[A-Za-z ]+Error: /, '').replace(/ ?"[^"]*"/g, '') ?? 'unreadable';
       throw new RefineryError('input', {
         code: 'parquet_unreadable',
         file: request.file,
-        message: `${request.file} is not a readable Parquet file: ${errorMessage(error instanceof EngineError ? error.engineMessage : error)}`,
+        message: `the file is not readable Parquet (${reason})`,
         hint: 'Check that the file was written completely, then land it again.',
       });
     }
