@@ -4,6 +4,7 @@ import { ENGINES } from './helpers/engines.js';
 import { projectFile } from './helpers/project-files.js';
 import { PG_URL, PgFixture, requirePostgres } from './helpers/postgres.js';
 import { TestProject } from './helpers/temp-project.js';
+import { refinery } from './helpers/cli.js';
 
 const run = await requirePostgres('the PostgreSQL source suites');
 
@@ -142,6 +143,19 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const report = await project.run();
     expect(report.steps[0]?.message).toContain('a slot left behind by an earlier warehouse was dropped first');
+  });
+
+  it('cdc-drop drops the slot and publication; the next run takes a new snapshot', async () => {
+    await setup({ strategy: 'cdc' });
+    slots.push('refinery_pgtest_crm');
+    await project.run();
+    await project.close();
+    const dropped = refinery(['cdc-drop', 'crm', '--json'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL } });
+    expect(dropped.code).toBe(0);
+    expect(JSON.parse(dropped.stdout)).toMatchObject({ slot: 'refinery_pgtest_crm', droppedSlot: true, droppedPublication: true });
+    expect((await fixture.sql(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'refinery_pgtest_crm'`)).rows[0]?.n).toBe(0);
+    const again = await project.run();
+    expect(again.steps[0]?.message).toMatch(/^cdc: initial snapshot of 3 rows/);
   });
 
   it('keeps secrets out of the warehouse and out of error messages', async () => {

@@ -7,6 +7,7 @@ import { runPipeline, type RunReport } from '../orchestrator/run-pipeline.js';
 import { openProject, type OpenProject } from '../project.js';
 import { scaffoldProject } from '../templates.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { compareTable as compareTables } from './table-compare.js';
 
 /**
  * `refinery compare-loads`: the course's "reload everything or just the changes?" with real numbers. On generated
@@ -28,6 +29,11 @@ export interface TableComparison {
   readonly fullRows: number;
   readonly incrementalRows: number;
   readonly identical: boolean;
+}
+
+async function compareTable(table: string, full: Warehouse, incremental: Warehouse): Promise<TableComparison> {
+  const c = await compareTables(table, full, incremental);
+  return { table, fullRows: c.leftRows, incrementalRows: c.rightRows, identical: c.identical };
 }
 
 export interface CompareLoadsReport {
@@ -53,7 +59,6 @@ export interface CompareLoadsOptions {
 }
 
 const COMPARED = ['silver.customers', 'silver.orders', 'gold.customer_360'];
-const LINEAGE = new Set(['_batch_id', '_source_file', '_source_row', '_row_hash']);
 
 export async function compareLoads(options: CompareLoadsOptions): Promise<CompareLoadsReport> {
   const progress = options.progress ?? (() => {});
@@ -119,19 +124,6 @@ async function measure(strategy: LoadMeasurement['strategy'], open: OpenProject,
     bytesRead: Number(rows[0]?.bytes ?? 0),
     steps: report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.durationMs, rowsIn: s.rowsIn, rowsWritten: s.rowsWritten, ...(s.message ? { message: s.message } : {}) })),
   };
-}
-
-/** Same rows, ignoring lineage (which batch and row a value came from differs by design)? */
-async function compareTable(table: string, a: Warehouse, b: Warehouse): Promise<TableComparison> {
-  const [schema, name] = table.split('.') as [string, string];
-  const columns = (await a.introspector.columns(schema, name)).map((c) => c.name).filter((c) => !LINEAGE.has(c));
-  const fingerprint = async (w: Warehouse): Promise<{ n: number; fp: string }> => {
-    const d = w.dialect;
-    const { rows } = await w.query(`SELECT count(*) AS n, md5(coalesce(string_agg(h, '' ORDER BY h), '')) AS fp FROM (SELECT ${d.rowHash(columns.map((c) => d.quoteIdent(c)))} AS h FROM ${d.table(schema, name)}) t`);
-    return { n: Number(rows[0]?.n ?? 0), fp: String(rows[0]?.fp ?? '') };
-  };
-  const [x, y] = [await fingerprint(a), await fingerprint(b)];
-  return { table, fullRows: x.n, incrementalRows: y.n, identical: x.n === y.n && x.fp === y.fp };
 }
 
 export type { LoadScenario };

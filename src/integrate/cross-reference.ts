@@ -22,35 +22,46 @@ export async function ensureCrossReference(run: IntegrationRun): Promise<void> {
   if (third !== undefined && third !== plan.key) await tx.execute(`ALTER TABLE ${xref} RENAME COLUMN ${d.quoteIdent(String(third))} TO ${d.quoteIdent(plan.key)}`);
 }
 
-/** Records new, changed (by hash), back after being gone, or gone since the last run. */
-export async function countChanges(run: IntegrationRun): Promise<{ changed: number; removed: number }> {
+export interface RecordChanges {
+  /** Records new, changed (by hash) or back after being gone. */
+  readonly changed: number;
+  /** Records gone from their source since the last run. */
+  readonly removed: number;
+  /** Cross-reference rows of records not present now (gone this run or before). */
+  readonly absent: number;
+}
+
+const CHANGED = `m.fresh OR p.record_hash IS DISTINCT FROM r._hash OR NOT p.active`;
+
+export async function countChanges(run: IntegrationRun): Promise<RecordChanges> {
   const xref = goldTable(run, 'xref');
-  const changed = await count(run, `SELECT count(*) FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
-    LEFT JOIN ${xref} x ON x.source = r._source AND x.source_key = r._key
-    WHERE m.fresh OR x.record_hash IS DISTINCT FROM r._hash OR NOT x.active`);
-  const removed = await count(run, `SELECT count(*) FROM ${xref} x WHERE x.active AND NOT EXISTS (SELECT 1 FROM ${WORK.records} r WHERE r._source = x.source AND r._key = x.source_key)`);
-  return { changed, removed };
+  const changed = await count(run, `SELECT count(*) FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec LEFT JOIN ${WORK.prior} p ON p._rec = r._rec WHERE ${CHANGED}`);
+  // Every present record that the cross-reference knows is in _ir_prior: the rest of its rows are absent records.
+  const xrefRows = await count(run, `SELECT count(*) FROM ${xref}`);
+  const xrefActive = await count(run, `SELECT count(*) FROM ${xref} WHERE active`);
+  const priorRows = await count(run, `SELECT count(*) FROM ${WORK.prior}`);
+  const priorActive = await count(run, `SELECT count(*) FROM ${WORK.prior} WHERE active`);
+  return { changed, removed: xrefActive - priorActive, absent: xrefRows - priorRows };
+}
+
+/** Cross-reference rows whose record is not present now. */
+function absentRows(run: IntegrationRun): string {
+  return `${goldTable(run, 'xref')} x WHERE NOT EXISTS (SELECT 1 FROM ${WORK.prior} p WHERE p.source = x.source AND p.source_key = x.source_key)`;
 }
 
 /**
  * Entities to resolve again: every one (`all`), or those that gained, lost or changed a record — including the one an
  * override took a record from.
  */
-export async function markAffected(run: IntegrationRun, all: boolean): Promise<number> {
-  const { d, plan } = run;
-  const xref = goldTable(run, 'xref');
-  const key = d.quoteIdent(plan.key);
+export async function markAffected(run: IntegrationRun, all: boolean, changes: RecordChanges): Promise<number> {
+  const key = run.d.quoteIdent(run.plan.key);
   if (all) {
     await run.tx.execute(`CREATE TEMP TABLE ${WORK.affected} AS SELECT DISTINCT master_id FROM ${WORK.members}`);
   } else {
     await run.tx.execute(`CREATE TEMP TABLE ${WORK.affected} AS
-      SELECT m.master_id FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
-        LEFT JOIN ${xref} x ON x.source = r._source AND x.source_key = r._key
-        WHERE m.fresh OR x.record_hash IS DISTINCT FROM r._hash OR NOT x.active
-      UNION SELECT x.${key} FROM ${xref} x
-        WHERE x.active AND NOT EXISTS (SELECT 1 FROM ${WORK.records} r WHERE r._source = x.source AND r._key = x.source_key)
-      UNION SELECT x.${key} FROM ${xref} x JOIN ${WORK.records} r ON r._source = x.source AND r._key = x.source_key
-        JOIN ${WORK.members} m ON m._rec = r._rec WHERE m.fresh AND x.${key} <> m.master_id`);
+      SELECT m.master_id FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec LEFT JOIN ${WORK.prior} p ON p._rec = r._rec WHERE ${CHANGED}
+      UNION SELECT p.master_id FROM ${WORK.prior} p JOIN ${WORK.members} m ON m._rec = p._rec WHERE p.master_id <> m.master_id
+      ${changes.removed > 0 ? `UNION SELECT x.${key} FROM ${absentRows(run)} AND x.active` : ''}`);
   }
   return count(run, `SELECT count(*) FROM ${WORK.affected}`);
 }
@@ -58,38 +69,37 @@ export async function markAffected(run: IntegrationRun, all: boolean): Promise<n
 /**
  * Writes the cross-reference again: present records with their (possibly new) master id, fresh hash and figures —
  * recomputed for re-resolved entities (`_ir_consistency`, when `resolved`), carried over for the rest — and records
- * gone from their source, inactive.
+ * no longer present, inactive.
  */
-export async function rewriteCrossReference(run: IntegrationRun, resolved: boolean, records: number): Promise<void> {
+export async function rewriteCrossReference(run: IntegrationRun, resolved: boolean, records: number, changes: RecordChanges): Promise<void> {
   const { d, plan, runId } = run;
   const xref = goldTable(run, 'xref');
   const key = d.quoteIdent(plan.key);
   const mapped = `CASE r._source ${plan.sources.map((s) => `WHEN ${d.literal(s.name)} THEN ${s.fields.length}`).join(' ')} END`;
   const share = (part: string, whole: string): string => `CAST(${part} AS DOUBLE) / NULLIF(${whole}, 0)`;
+  const absent = `SELECT source, source_key, ${key}, matched_by, match_weight, first_run, CASE WHEN active THEN ${runId} ELSE changed_run END,
+       FALSE, updated_at, record_hash, fields_mapped, fields_present, fields_valid, fields_consistent, quality
+     FROM ${absentRows(run)}`;
   await runAll(run, [
-    ...(resolved ? [] : [`CREATE TEMP TABLE _ir_consistency (master_id VARCHAR, source VARCHAR, consistent INTEGER)`]),
+    ...(resolved ? [] : [`CREATE TEMP TABLE _ir_consistency (_rec BIGINT, consistent INTEGER)`]),
     // Rewritten whole rather than updated row by row (cheaper in a column store), reading its previous self.
     `CREATE OR REPLACE TABLE ${xref} AS
      SELECT *, CASE WHEN fields_present > 0
          THEN (${share('fields_present', 'fields_mapped')} + ${share('fields_valid', 'fields_present')} + ${share('fields_consistent', 'fields_present')}) / 3 ELSE 0 END AS quality
      FROM (
        SELECT r._source AS source, r._key AS source_key, m.master_id AS ${key},
-         CASE WHEN m.fresh THEN m.how ELSE x.matched_by END AS matched_by,
-         CASE WHEN m.fresh THEN m.weight ELSE x.match_weight END AS match_weight,
-         coalesce(x.first_run, ${runId}) AS first_run,
-         CASE WHEN m.fresh OR x.record_hash IS DISTINCT FROM r._hash OR NOT x.active THEN ${runId} ELSE x.changed_run END AS changed_run,
+         CASE WHEN m.fresh THEN m.how ELSE p.matched_by END AS matched_by,
+         CASE WHEN m.fresh THEN m.weight ELSE p.match_weight END AS match_weight,
+         coalesce(p.first_run, ${runId}) AS first_run,
+         CASE WHEN ${CHANGED} THEN ${runId} ELSE p.changed_run END AS changed_run,
          TRUE AS active, r._updated_at AS updated_at, r._hash AS record_hash,
          ${mapped} AS fields_mapped, r._present AS fields_present, r._valid AS fields_valid,
-         CASE WHEN a.master_id IS NOT NULL THEN coalesce(k.consistent, 0) ELSE x.fields_consistent END AS fields_consistent
+         CASE WHEN k._rec IS NOT NULL THEN k.consistent ELSE p.fields_consistent END AS fields_consistent
        FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
-         LEFT JOIN ${xref} x ON x.source = r._source AND x.source_key = r._key
-         LEFT JOIN ${WORK.affected} a ON a.master_id = m.master_id
-         LEFT JOIN _ir_consistency k ON k.master_id = m.master_id AND k.source = r._source
+         LEFT JOIN ${WORK.prior} p ON p._rec = r._rec
+         LEFT JOIN _ir_consistency k ON k._rec = r._rec
      ) present
-     UNION ALL
-     SELECT source, source_key, ${key}, matched_by, match_weight, first_run, CASE WHEN active THEN ${runId} ELSE changed_run END,
-       FALSE, updated_at, record_hash, fields_mapped, fields_present, fields_valid, fields_consistent, quality
-     FROM ${xref} x WHERE NOT EXISTS (SELECT 1 FROM ${WORK.records} r WHERE r._source = x.source AND r._key = x.source_key)
+     ${changes.absent > 0 ? `UNION ALL ${absent}` : ''}
      ${readableOrder(records, `${key}, source`)}`,
     `DROP TABLE _ir_consistency`,
   ]);

@@ -7,6 +7,8 @@ import type { IntegrationFieldPlan, IntegrationPlan, IntegrationSourcePlan } fro
  */
 export const entityColumn = {
   present: (i: number): string => `_p${i}`,
+  /** The record's id in `_ir_records`. */
+  record: (i: number): string => `_id${i}`,
   updated: (i: number): string => `_u${i}`,
   trust: (i: number): string => `_t${i}`,
   value: (i: number, field: string): string => `_v${i}__${field}`,
@@ -23,7 +25,6 @@ export const resolvedColumn = {
   source: (field: string): string => `${field}__source`,
   rule: (field: string): string => `${field}__rule`,
   confidence: (field: string): string => `${field}__confidence`,
-  candidates: (field: string): string => `${field}__candidates`,
   compatible: (i: number, field: string): string => `_c${i}__${field}`,
 };
 

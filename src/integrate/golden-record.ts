@@ -1,4 +1,4 @@
-import { resolvedColumn as r } from './entity-columns.js';
+import { entityColumn as e, resolvedColumn as r } from './entity-columns.js';
 import { count, goldTable, readableOrder, runAll, WORK, type IntegrationRun } from './integration-run.js';
 import { RESOLVED } from './survivorship.js';
 
@@ -35,7 +35,7 @@ export async function countConsistency(run: IntegrationRun): Promise<void> {
   const q = (n: string): string => d.quoteIdent(n);
   const perSource = plan.sources.map((s) => {
     const fields = s.fields.map((m) => `CASE WHEN ${q(r.compatible(s.rank, m.field))} THEN 1 ELSE 0 END`);
-    return `SELECT master_id, ${d.literal(s.name)} AS source, ${fields.length ? fields.join(' + ') : '0'} AS consistent FROM ${RESOLVED} WHERE ${q(`_p${s.rank}`)}`;
+    return `SELECT ${q(e.record(s.rank))} AS _rec, ${fields.length ? fields.join(' + ') : '0'} AS consistent FROM ${RESOLVED} WHERE ${q(e.present(s.rank))}`;
   });
   await run.tx.execute(`CREATE TEMP TABLE _ir_consistency AS ${perSource.join('\nUNION ALL\n')}`);
 }

@@ -3,7 +3,7 @@ import { record } from '../layers/silver-build.js';
 import { inputVersions, readTableState, writeTableState } from '../layers/table-state.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
-import { countChanges, ensureCrossReference, markAffected, rewriteCrossReference } from './cross-reference.js';
+import { countChanges, ensureCrossReference, markAffected, rewriteCrossReference, type RecordChanges } from './cross-reference.js';
 import { countConsistency, writeGoldenRecords } from './golden-record.js';
 import { outputTables, type IntegrationPlan } from './integration-plan.js';
 import type { IntegrationRun } from './integration-run.js';
@@ -33,7 +33,7 @@ function resolveAllBecause(ctx: StepContext, plan: IntegrationPlan, before: Part
   return undefined;
 }
 
-function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, changes: { changed: number; removed: number }, duplicates: number): string {
+function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, changes: RecordChanges, duplicates: number): string {
   const entity = plan.entity;
   const parts: string[] = [];
   if (allBecause) parts.push(`${allBecause}: resolved all ${resolved} ${entity} records`);
@@ -69,8 +69,11 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
       await record(tx, ctx, outcome, started);
       return outcome;
     }
+    const types = new Map<string, ReadonlyMap<string, string>>();
     for (const source of plan.sources) {
-      if (!(await warehouse.introspector.tableExists(source.schema, source.table, tx))) {
+      const columns = await warehouse.introspector.columns(source.schema, source.table, tx);
+      types.set(source.name, new Map(columns.map((c) => [c.name, c.type])));
+      if (columns.length === 0) {
         throw pipelineError({
           code: 'integration_source_missing',
           step,
@@ -84,10 +87,10 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     const before = state ? decode(state.fingerprint) : undefined;
     const allBecause = resolveAllBecause(ctx, plan, before, await tablesExist(ctx, tx, plan, ['master', 'provenance']));
     await ensureCrossReference(run);
-    const mapping = await mapRecords(run);
+    const mapping = await mapRecords(run, types);
     const match = await matchRecords(run);
     const changes = await countChanges(run);
-    const affected = await markAffected(run, allBecause !== undefined);
+    const affected = await markAffected(run, allBecause !== undefined, changes);
     let resolved = 0;
     if (allBecause !== undefined || affected > 0) {
       await collectEntities(run, allBecause !== undefined);
@@ -98,7 +101,7 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     }
     const changed = allBecause !== undefined || affected > 0 || changes.changed > 0 || changes.removed > 0 || !goldExists;
     if (changed) {
-      await rewriteCrossReference(run, allBecause !== undefined || affected > 0, mapping.records);
+      await rewriteCrossReference(run, allBecause !== undefined || affected > 0, mapping.records, changes);
       await writeSourceScorecard(run);
     }
     const version = changed ? ctx.runId : (state?.version ?? ctx.runId);

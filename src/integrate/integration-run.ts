@@ -20,6 +20,8 @@ export const WORK = {
   records: '_ir_records',
   /** Record → master id after matching, with how it was matched. */
   members: '_ir_members',
+  /** Each current record's row of the cross-reference from before this run (master id, hash, first run, ...). */
+  prior: '_ir_prior',
   /** Master ids whose golden record must be resolved again this run. */
   affected: '_ir_affected',
 } as const;

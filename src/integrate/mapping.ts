@@ -41,14 +41,20 @@ export function validExpr(d: SqlDialect, value: string, rule: ValidityRule | und
   return `coalesce(${bounds.join(' AND ') || 'TRUE'}, FALSE)`;
 }
 
-function sourceSelect(d: SqlDialect, plan: IntegrationPlan, source: IntegrationSourcePlan): string {
+/** The engine types of a source table's columns (DATE, TIMESTAMP, BIGINT, VARCHAR, ...). */
+export type ColumnTypes = ReadonlyMap<string, string>;
+
+function businessTime(d: SqlDialect, source: IntegrationSourcePlan, types: ColumnTypes): string {
+  if (!source.updatedAt) return 'CAST(NULL AS TIMESTAMP)';
+  const column = d.quoteIdent(source.updatedAt);
+  // Silver usually types it already; only text needs parsing (a value that does not parse counts as unknown).
+  return /^(DATE|TIMESTAMP)/i.test(types.get(source.updatedAt) ?? '') ? `CAST(${column} AS TIMESTAMP)` : d.parse(`CAST(${column} AS VARCHAR)`, 'timestamp');
+}
+
+function sourceSelect(d: SqlDialect, plan: IntegrationPlan, source: IntegrationSourcePlan, types: ColumnTypes): string {
   const q = (n: string): string => d.quoteIdent(n);
-  const columns = [
-    `${d.literal(source.name)} AS _source`,
-    `${source.rank} AS _src`,
-    `${d.trim(`CAST(${q(source.key)} AS VARCHAR)`)} AS _key`,
-    `${source.updatedAt ? d.parse(`CAST(${q(source.updatedAt)} AS VARCHAR)`, 'timestamp') : 'CAST(NULL AS TIMESTAMP)'} AS _updated_at`,
-  ];
+  const key = /^(BIGINT|INTEGER|HUGEINT|SMALLINT|UBIGINT)$/i.test(types.get(source.key) ?? '') ? `CAST(${q(source.key)} AS VARCHAR)` : d.trim(`CAST(${q(source.key)} AS VARCHAR)`);
+  const columns = [`${d.literal(source.name)} AS _source`, `${source.rank} AS _src`, `${key} AS _key`, `${businessTime(d, source, types)} AS _updated_at`];
   for (const field of plan.fields) {
     const mapping = source.fields.find((f) => f.field === field.name);
     const raw = mapping ? sourceText(d, mapping) : 'CAST(NULL AS VARCHAR)';
@@ -70,7 +76,7 @@ export interface MappingSummary {
  * fields it fills and how many of those are valid. Records get ids in (priority, key) order, so ties break the same
  * way on every run.
  */
-export async function mapRecords(run: IntegrationRun): Promise<MappingSummary> {
+export async function mapRecords(run: IntegrationRun, types: ReadonlyMap<string, ColumnTypes>): Promise<MappingSummary> {
   const { d, plan, tx } = run;
   const q = (n: string): string => d.quoteIdent(n);
   const used = matchingFields(plan);
@@ -79,9 +85,9 @@ export async function mapRecords(run: IntegrationRun): Promise<MappingSummary> {
   const valid = plan.fields.map((f) => `CASE WHEN ${q(f.name)} IS NOT NULL AND ${validExpr(d, q(f.name), f.valid)} THEN 1 ELSE 0 END`).join(' + ');
   const norms = plan.fields.filter((f) => used.has(f.name)).map((f) => `${normalise(d, f.kind, q(f.name))} AS ${q(normColumn(f.name))}`);
   const records = (from: string): string => `CREATE TEMP TABLE ${WORK.records} AS
-    SELECT row_number() OVER (ORDER BY _src, _key) AS _rec, ${mapped.join(', ')}, ${d.rowHash(mapped.slice(3))} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
+    SELECT row_number() OVER (ORDER BY _src, _key) AS _rec, ${mapped.join(', ')}, ${d.changeHash(mapped.slice(3))} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
     FROM ${from}`;
-  await tx.execute(records(`(${plan.sources.map((s) => sourceSelect(d, plan, s)).join('\nUNION ALL\n')}) mapped`));
+  await tx.execute(records(`(${plan.sources.map((s) => sourceSelect(d, plan, s, types.get(s.name) ?? new Map())).join('\nUNION ALL\n')}) mapped`));
   const total = await count(run, `SELECT count(*) FROM ${WORK.records}`);
   const duplicateKeys = await count(run, `SELECT count(*) FROM (SELECT _src, _key FROM ${WORK.records} GROUP BY _src, _key HAVING count(*) > 1) dup`);
   if (duplicateKeys === 0) return { records: total, duplicates: 0 };

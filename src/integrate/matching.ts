@@ -28,8 +28,11 @@ export async function matchRecords(run: IntegrationRun): Promise<MatchSummary> {
   const { d, plan } = run;
   const xref = goldTable(run, 'xref');
   const key = d.quoteIdent(plan.key);
-  await run.tx.execute(`CREATE TEMP TABLE _ir_known AS SELECT r._rec, r._src, x.${key} AS master_id
+  // The one join of this run's records with the cross-reference (on source and key); later stages join by record id.
+  await run.tx.execute(`CREATE TEMP TABLE ${WORK.prior} AS SELECT r._rec, r._src, x.source, x.source_key, x.${key} AS master_id, x.matched_by, x.match_weight,
+      x.first_run, x.changed_run, x.active, x.record_hash, x.fields_consistent
     FROM ${WORK.records} r JOIN ${xref} x ON x.source = r._source AND x.source_key = r._key`);
+  await run.tx.execute(`CREATE TEMP TABLE _ir_known AS SELECT _rec, _src, master_id FROM ${WORK.prior}`);
 
   const links = [...refRows(run, 'must', plan.match.mustLink), ...refRows(run, 'cannot', plan.match.cannotLink)];
   await run.tx.execute(`CREATE TEMP TABLE _ir_links (kind VARCHAR, a BIGINT, b BIGINT)`);

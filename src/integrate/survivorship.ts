@@ -22,7 +22,7 @@ export async function collectEntities(run: IntegrationRun, all: boolean): Promis
   for (const s of plan.sources) {
     const i = s.rank;
     const of = (expr: string): string => `max(${expr}) FILTER (WHERE r._src = ${i})`;
-    pivot.push(`bool_or(r._src = ${i}) AS ${q(e.present(i))}`, `${of('r._updated_at')} AS ${q(e.updated(i))}`);
+    pivot.push(`bool_or(r._src = ${i}) AS ${q(e.present(i))}`, `${of('r._rec')} AS ${q(e.record(i))}`, `${of('r._updated_at')} AS ${q(e.updated(i))}`);
     const decay = s.trustHalfLifeDays ? ` * coalesce(power(0.5, greatest(${d.ageDays(q(e.updated(i)), run.now)}, 0) / ${s.trustHalfLifeDays}), 1)` : '';
     derived.push(`CAST(${s.trust}${decay} AS DOUBLE) AS ${q(e.trust(i))}`);
     for (const f of plan.fields.filter((x) => s.fields.some((m) => m.field === x.name))) {
@@ -31,7 +31,9 @@ export async function collectEntities(run: IntegrationRun, all: boolean): Promis
       derived.push(`${normalise(d, f.kind, q(e.value(i, f.name)))} AS ${q(e.norm(i, f.name))}`);
     }
   }
-  await run.tx.execute(`CREATE TEMP TABLE ${ENTITIES} AS SELECT *, ${derived.join(', ')} FROM (
+  // A view, read once by resolveFields, unless a custom rule needs to read it first and add its picks.
+  const materialise = plan.fields.some((f) => f.rules.some((rule) => rule.kind === 'custom'));
+  await run.tx.execute(`CREATE TEMP ${materialise ? 'TABLE' : 'VIEW'} ${ENTITIES} AS SELECT *, ${derived.join(', ')} FROM (
     SELECT m.master_id, ${pivot.join(', ')}
     FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
     ${all ? '' : `WHERE m.master_id IN (SELECT master_id FROM ${WORK.affected})`}
@@ -51,13 +53,11 @@ function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: 
   const n = (i: number): string => q(e.norm(i, f));
   const none = `CAST(NULL AS VARCHAR)`;
   if (sources.length === 0) {
-    // Only a default fills this field; an empty list of the same record type keeps provenance uniform.
-    const nothing = d.record([['source', none], ['value', none], ['raw', none], ['updated_at', 'CAST(NULL AS TIMESTAMP)'], ['compatible', 'CAST(NULL AS BOOLEAN)'], ['chosen', 'FALSE']]);
     return {
       best: [],
       winner: [`CAST(NULL AS INTEGER) AS ${w}`, `${none} AS ${q(r.value(f))}`, `${none} AS ${q(r.source(f))}`],
       judged: [`${d.literal(field.default === undefined ? 'no_value' : 'default')} AS ${q(r.rule(f))}`],
-      resolved: [`CAST(NULL AS DOUBLE) AS ${q(r.confidence(f))}`, `${d.presentList([nothing], 'value')} AS ${q(r.candidates(f))}`],
+      resolved: [`CAST(NULL AS DOUBLE) AS ${q(r.confidence(f))}`],
     };
   }
   const bestRecord = `greatest(${sources.map((s) => rankingRecord(run, field, s, field.rules.length, true)).join(', ')})`;
@@ -69,15 +69,6 @@ function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: 
   const supplied = sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN 1 ELSE 0 END`).join(' + ');
   const vote = (i: number): string => (plan.confidence === 'trust_weighted' ? q(e.trust(i)) : '1.0');
   const decided = field.rules.map((rule, k) => `WHEN ${unanimous(k)} AND ${speaksFor(run, field, k, w)} THEN ${d.literal(ruleId(rule))}`).join(' ');
-  const candidate = (i: number): string =>
-    d.record([
-      ['source', d.literal(plan.sources.find((s) => s.rank === i)?.name ?? '')],
-      ['value', v(i)],
-      ['raw', keepsRaw(plan, field) ? `CASE WHEN ${q(e.raw(i, f))} IS DISTINCT FROM ${v(i)} THEN ${q(e.raw(i, f))} END` : 'CAST(NULL AS VARCHAR)'],
-      ['updated_at', q(e.updated(i))],
-      ['compatible', compat(i)],
-      ['chosen', `coalesce(${w} = ${i}, FALSE)`],
-    ]);
   return {
     best: [`${bestRecord} AS ${best}`],
     winner: [`${d.recordField(best, 'i')} AS ${w}`, `${pickBy(v)} AS ${q(r.value(f))}`, `${pickBy((i) => d.literal(plan.sources.find((s) => s.rank === i)?.name ?? ''))} AS ${q(r.source(f))}`, `${pickBy(n)} AS ${wn}`],
@@ -87,7 +78,6 @@ function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: 
     ],
     resolved: [
       `(${sources.map((s) => `CASE WHEN ${compat(s.rank)} THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}) / NULLIF(${sources.map((s) => `CASE WHEN ${v(s.rank)} IS NOT NULL THEN ${vote(s.rank)} ELSE 0 END`).join(' + ')}, 0) AS ${q(r.confidence(f))}`,
-      `${d.presentList(sources.map((s) => candidate(s.rank)), 'value')} AS ${q(r.candidates(f))}`,
     ],
   };
 }
@@ -97,19 +87,19 @@ function fieldStages(run: IntegrationRun, field: IntegrationFieldPlan): { best: 
  * order, then source priority — the final, deterministic tie-break). The rule that decided is the first that spoke for
  * the winner and left only one value among the candidates still tied with it; `only_candidate` when none spoke for a
  * lone candidate; `tie_break` when the rules left different values tied. Then each candidate is judged compatible with
- * the winner or not, and confidence is the share of votes for compatible values. Leaves `_ir_resolved`.
+ * the winner or not, and confidence is the share of votes for compatible values. Leaves `_ir_resolved`: the entity
+ * row plus, per field, winner, value, source, rule, compatibility per candidate and confidence.
  */
 export async function resolveFields(run: IntegrationRun): Promise<void> {
-  const { d, plan } = run;
+  const { plan } = run;
   for (const field of plan.fields) {
     for (const [k, rule] of field.rules.entries()) if (rule.kind === 'custom') await applyCustomRule(run, field, k);
   }
   const stages = plan.fields.map((field) => fieldStages(run, field));
-  const keep = ['master_id', ...plan.sources.map((s) => d.quoteIdent(e.present(s.rank)))];
-  const carried = plan.fields.flatMap((field) => [r.value(field.name), r.source(field.name), r.rule(field.name), ...candidateSources(plan, field).map((s) => r.compatible(s.rank, field.name))].map((c) => d.quoteIdent(c)));
   const layer = (select: string[], from: string): string => `SELECT *${select.length ? `, ${select.join(', ')}` : ''} FROM (${from}) x`;
   const best = layer(stages.flatMap((s) => s.best), `SELECT * FROM ${ENTITIES}`);
   const winner = layer(stages.flatMap((s) => s.winner), best);
   const judged = layer(stages.flatMap((s) => s.judged), winner);
-  await run.tx.execute(`CREATE TEMP TABLE ${RESOLVED} AS SELECT ${[...keep, ...carried, ...stages.flatMap((s) => s.resolved)].join(', ')} FROM (${judged}) resolved`);
+  // Everything the entity row held stays: provenance builds each field's candidate list from it.
+  await run.tx.execute(`CREATE TEMP TABLE ${RESOLVED} AS ${layer(stages.flatMap((s) => s.resolved), judged)}`);
 }

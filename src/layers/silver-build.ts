@@ -76,8 +76,9 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced } });
     let candidates = window(after);
     if (recheck && recheck.some((r) => r.values.length > 0)) {
-      const consumed = compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: 0, upTo: after, excluded: replaced } });
-      candidates = await prepareRecheck(ctx, tx, table, consumed, candidates, recheck);
+      // The batches already consumed, read from the bronze table named `source` (the source's own, or a scratch copy).
+      const consumed = (plan: SilverPlan) => compileCandidates(d, { table: plan, bronzeColumns, hasOp, batches: { after: 0, upTo: after, excluded: replaced } });
+      candidates = await prepareRecheck(ctx, tx, table, { consumed, hasOp, bronzeColumns: bronzeColumns.map((c) => c.name) }, candidates, recheck);
     }
     if (bronzeAll.length === 0 || (maxBatch <= after && !(recheck && recheck.some((r) => r.values.length > 0)))) {
       outcome = { ...emptyOutcome(step, 'silver'), status: 'success', message: mode.reason, durationMs: 0 };
@@ -151,36 +152,89 @@ async function referencesToRecheck(tx: SqlSession, table: SilverPlan, stateInput
 }
 
 /**
- * Takes the rows whose referenced values changed out of silver and quarantine (all versions of their keys), and
- * returns candidates that are the new batches plus those rows, to be judged again.
+ * Takes the rows whose referenced values changed out of quarantine (and, when a referenced value may have gone,
+ * out of silver: every consumed version of their keys), and returns candidates that are the new batches plus those
+ * rows, to be judged again.
+ *
+ * Cost is what makes this worth it (1,000 changed customers out of 1,000,000 re-check ~500 of 500,000 orders), so:
+ * the rows are located with the checks left out (no `references` subquery runs over bronze: only key and
+ * referenced columns are computed), and only the located rows, copied to a scratch table, are judged with every
+ * check. When every changed referenced value still exists, rows in silver cannot start failing (nor can a
+ * superseded version start winning), so only quarantine is searched — not the whole of bronze.
  */
-async function prepareRecheck(ctx: StepContext, tx: SqlSession, table: SilverPlan, consumed: string, newRows: string, recheck: readonly Recheck[]): Promise<string> {
+async function prepareRecheck(
+  ctx: StepContext,
+  tx: SqlSession,
+  table: SilverPlan,
+  input: { consumed: (plan: SilverPlan) => string; hasOp: boolean; bronzeColumns: readonly string[] },
+  newRows: string,
+  recheck: readonly Recheck[],
+): Promise<string> {
   const d = ctx.warehouse.dialect;
   const q = (n: string): string => d.quoteIdent(n);
   const keys = table.key.map(q);
   const name = (kind: string): string => q(`${kind}_${table.name}_${ctx.runId}`);
-  const [values, rk, rows] = [name('recheck_values'), name('recheck_keys'), name('recheck_rows')];
+  const [values, rk, hits, rows] = [name('recheck_values'), name('recheck_keys'), name('recheck_hits'), name('recheck_rows')];
+  // Views in the bronze schema, so the candidate SQL reads them like a source; created and dropped in this transaction.
+  const viewName = `__recheck_${table.source}_${ctx.runId}`;
+  const view = d.table('bronze', viewName);
+  const active = recheck.filter((r) => r.values.length > 0);
   // The changed referenced values go in a table: a semi-join with it is far cheaper than a long IN (...) list.
   await tx.execute(`CREATE TEMP TABLE ${values} (ref VARCHAR, v VARCHAR)`);
-  for (const r of recheck) {
-    if (r.values.length === 0) continue;
+  for (const r of active) {
     await tx.execute(`INSERT INTO ${values} SELECT ${d.literal(r.column)}, v FROM (VALUES ${r.values.map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
   }
-  const condition = recheck
-    .filter((r) => r.values.length > 0)
-    .map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`)
-    .join(' OR ');
-  // Only the key and reference columns are computed here: the engine prunes the rest of the candidate SELECT.
-  await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.map((k) => `a.${k}`).join(', ')} FROM (${consumed}) a WHERE ${condition}`);
-  const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
-  // Every consumed version of those keys, judged again below together with the new batches.
-  await tx.execute(`CREATE TEMP TABLE ${rows} AS SELECT * FROM (${consumed}) a WHERE ${inRecheck('a')}`);
-  // The rows leaving silver may carry key values a keyed gold model needs to recompute (an order moving to
-  // another customer touches both customers): log them before they go.
-  if (table.downstreamKeys.length > 0) await logKeys(tx, d, `silver.${table.name}`, ctx.runId, table.downstreamKeys, `SELECT * FROM ${d.table('silver', table.name)} s WHERE ${inRecheck('s')}`);
-  await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
-  await tx.execute(`DELETE FROM ${d.table('quarantine', table.name)} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${rows})`);
+  const condition = active.map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`).join(' OR ');
+  // Key and referenced columns only: without checks, the engine computes nothing else of the candidate SELECT.
+  const located = (source: string): string => input.consumed({ ...table, source, checks: [] });
+  const rowsOf = (from: string): string => `SELECT ${[...input.bronzeColumns.map(q), ...BRONZE_LINEAGE.map(q)].join(', ')} FROM ${from}`;
+  const quarantine = d.table('quarantine', table.name);
+  let chosen: string;
+  if (!input.hasOp && (await stillReferenced(ctx, tx, values, active))) {
+    // Quarantined rows keep their raw values and lineage: they are bronze rows, ready to be judged again.
+    await tx.execute(`CREATE VIEW ${view} AS ${rowsOf(quarantine)}`);
+    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT a._batch_id, a._source_row FROM (${located(viewName)}) a WHERE ${condition}`);
+    chosen = `${rowsOf(quarantine)} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${hits})`;
+  } else {
+    // One pass over the consumed batches: each row's key, lineage, and whether it references a changed value.
+    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT ${keys.map((k) => `a.${k}`).join(', ')}, a._batch_id, a._source_row, coalesce(${condition}, FALSE) AS _hit FROM (${located(table.source)}) a`);
+    await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.join(', ')} FROM ${hits} WHERE _hit`);
+    const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
+    // Every consumed version of those keys is judged again below, together with the new batches.
+    chosen = `SELECT b.* FROM ${d.table('bronze', table.source)} b WHERE (b._batch_id, b._source_row) IN (SELECT h._batch_id, h._source_row FROM ${hits} h WHERE ${inRecheck('h')})`;
+    // The rows leaving silver may carry key values a keyed gold model needs to recompute (an order moving to
+    // another customer touches both customers): log them before they go.
+    if (table.downstreamKeys.length > 0) await logKeys(tx, d, `silver.${table.name}`, ctx.runId, table.downstreamKeys, `SELECT * FROM ${d.table('silver', table.name)} s WHERE ${inRecheck('s')}`);
+    await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
+  }
+  // Only the chosen rows are judged with every check.
+  await tx.execute(`CREATE OR REPLACE VIEW ${view} AS ${chosen}`);
+  await tx.execute(`CREATE TEMP TABLE ${rows} AS ${input.consumed({ ...table, source: viewName })}`);
+  await tx.execute(`DROP VIEW ${view}`);
+  await tx.execute(`DROP TABLE ${hits}`);
+  await tx.execute(`DROP TABLE IF EXISTS ${rk}`);
+  await tx.execute(`DELETE FROM ${quarantine} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${rows})`);
   return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM ${rows}`;
+}
+
+/**
+ * Does every changed referenced value still exist in its table? Then no row that passed a `references` check can
+ * fail it now. Values are compared in the referenced column's own type; one that cannot be found (or typed) says no.
+ */
+async function stillReferenced(ctx: StepContext, tx: SqlSession, values: string, active: readonly Recheck[]): Promise<boolean> {
+  const d = ctx.warehouse.dialect;
+  for (const r of active) {
+    const [, target] = r.table.split('.') as [string, string];
+    const type = ctx.plan.silver.find((s) => s.name === target)?.columns.find((c) => c.name === r.targetColumn)?.type;
+    if (!type) return false;
+    const column = d.quoteIdent(r.targetColumn);
+    const { rows } = await tx.query(
+      `SELECT count(DISTINCT t.${column}) AS found FROM ${d.table('silver', target)} t
+       WHERE t.${column} IN (SELECT TRY_CAST(v AS ${d.sqlType(type)}) FROM ${values} WHERE ref = ${d.literal(r.column)})`,
+    );
+    if (Number(rows[0]?.found ?? 0) !== new Set(r.values).size) return false;
+  }
+  return true;
 }
 
 function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {

@@ -52,7 +52,8 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   let superseded = stats.passing - Number((await tx.query(`SELECT count(*) AS n FROM ${win}`)).rows[0]?.n ?? 0);
   if (!rebuild && table.downstreamKeys.length > 0) {
     // Before anything changes, the rows about to be replaced or deleted: their old key values are touched too.
-    await logKeys(tx, d, step, ctx.runId, table.downstreamKeys, `SELECT s.* FROM ${silverTable} s WHERE EXISTS (SELECT 1 FROM ${cand} c WHERE c._reason IS NULL AND ${sameKey('s', 'c')})`);
+    // A semi-join on the key (IN, not a correlated EXISTS, which the engine plans as a scan of every silver key).
+    await logKeys(tx, d, step, ctx.runId, table.downstreamKeys, `SELECT s.* FROM ${silverTable} s WHERE (${keyCols.map((k) => `s.${k}`).join(', ')}) IN (SELECT ${keyCols.map((k) => `c.${k}`).join(', ')} FROM ${cand} c WHERE c._reason IS NULL)`);
   }
   if (stats.deletes > 0) {
     await tx.execute(`CREATE TEMP TABLE ${del} AS SELECT ${keyCols.join(', ')}, max(${arrival('')}) AS _deleted_at FROM ${cand} WHERE _op = 'delete' GROUP BY ${keyCols.join(', ')}`);

@@ -20,6 +20,8 @@ export interface SilverSqlInput {
   readonly batches: { readonly after: number; readonly upTo: number; readonly excluded?: readonly number[] };
   /** Bronze carries change rows (`_op`: insert/update/delete) from a database source. */
   readonly hasOp?: boolean;
+  /** Read this table instead of bronze.<source> (a staged preview, for `refinery plan`). */
+  readonly sourceTable?: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export function compileCandidates(d: SqlDialect, input: SilverSqlInput): string 
 
   const excluded = batches.excluded?.length ? ` AND _batch_id NOT IN (${batches.excluded.join(', ')})` : '';
   return `WITH src AS (
-  SELECT * FROM ${d.table('bronze', table.source)} WHERE _batch_id > ${batches.after} AND _batch_id <= ${batches.upTo}${excluded}
+  SELECT * FROM ${input.sourceTable ?? d.table('bronze', table.source)} WHERE _batch_id > ${batches.after} AND _batch_id <= ${batches.upTo}${excluded}
 ), cleaned AS (
   SELECT ${[...BRONZE_LINEAGE.map(q), input.hasOp ? '_op' : 'CAST(NULL AS VARCHAR) AS _op', ...bronzeColumns.map((c) => `${q(c.name)} AS ${q(rawName(c.name))}`), ...cleaned].join(',\n    ')}
   FROM src

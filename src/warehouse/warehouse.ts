@@ -62,6 +62,8 @@ export interface SqlDialect {
   parse(expr: string, type: LogicalType, formats?: readonly string[]): string;
   /** A stable hash of the given expressions (used for `_row_hash`). */
   rowHash(exprs: readonly string[]): string;
+  /** A fast hash of the given expressions, as text: enough to notice that a record changed between runs (not stable across engine versions). */
+  changeHash(exprs: readonly string[]): string;
   /** Current timestamp expression is never used: time is injected, so timestamps arrive as parameters. */
   timestampLiteral(date: Date): string;
   /** Similarity of two strings in [0, 1] (Jaro-Winkler), for fuzzy matching. */

@@ -127,6 +127,11 @@ export class DuckDBDialect implements SqlDialect {
     return `md5(to_json([${exprs.map((e) => `CAST(${e} AS VARCHAR)`).join(', ')}]))`;
   }
 
+  changeHash(exprs: readonly string[]): string {
+    // A 64-bit hash of the values themselves: no text rendering, an order of magnitude cheaper than md5 of JSON.
+    return `CAST(hash(${exprs.join(', ')}) AS VARCHAR)`;
+  }
+
   timestampLiteral(date: Date): string {
     return `TIMESTAMP '${toSqlTimestamp(date)}'`;
   }

@@ -1,0 +1,150 @@
+import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import type { FileSourcePlan, Plan, PostgresSourcePlan, SilverPlan } from '../config/plan.js';
+import { BRONZE_LINEAGE, CHANGE_LINEAGE } from '../layers/bronze-ingest.js';
+import { compileCandidates } from '../layers/silver-sql.js';
+import { scanCsv } from '../sources/csv-record-scanner.js';
+import { listLandingFiles } from '../sources/landing-files.js';
+import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
+import { currentLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
+import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
+import { readSourceState } from './source-state.js';
+
+/**
+ * `refinery plan`: what the next run will read, per source, and roughly what it will do to silver — without
+ * changing anything. New files are staged and judged by the silver rules inside a transaction that is rolled back.
+ */
+export interface SourcePreview {
+  readonly source: string;
+  readonly kind: 'files' | 'postgres';
+  /** One plain sentence: what will be read. */
+  readonly reads: string;
+  readonly files?: readonly { readonly path: string; readonly status: 'new' | 'changed' | 'unchanged'; readonly bytes: number; readonly records?: number }[];
+  /** Per silver table fed by this source: keys it will insert or update, and rows it will quarantine. */
+  readonly silver?: readonly { readonly table: string; readonly inserts: number; readonly updates: number; readonly quarantined: number }[];
+}
+
+class Rollback extends Error {}
+
+export async function previewRun(plan: Plan, warehouse: Warehouse): Promise<SourcePreview[]> {
+  const out: SourcePreview[] = [];
+  for (const source of plan.sources) out.push(source.kind === 'files' ? await previewFiles(plan, warehouse, source) : await previewDatabase(warehouse, source));
+  return out;
+}
+
+async function previewFiles(plan: Plan, warehouse: Warehouse, source: FileSourcePlan): Promise<SourcePreview> {
+  const { rows: known } = await warehouse.query(`SELECT path, content_hash, size_bytes, mtime_ms FROM refinery.files WHERE source = $1`, [source.name]);
+  const files: { path: string; status: 'new' | 'changed' | 'unchanged'; bytes: number; records?: number }[] = [];
+  for (const rel of await listLandingFiles(plan.projectDir, source.path)) {
+    const abs = join(plan.projectDir, rel);
+    const stat = statSync(abs);
+    const prior = known.filter((k) => k.path === rel);
+    if (prior.some((p) => Number(p.size_bytes) === stat.size && Number(p.mtime_ms) === stat.mtimeMs)) {
+      files.push({ path: rel, status: 'unchanged', bytes: stat.size });
+      continue;
+    }
+    const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
+    if (scan && prior.some((p) => p.content_hash === scan.sha256)) {
+      files.push({ path: rel, status: 'unchanged', bytes: stat.size });
+      continue;
+    }
+    files.push({ path: rel, status: prior.length > 0 ? 'changed' : 'new', bytes: stat.size, ...(scan ? { records: scan.records } : {}) });
+  }
+  const incoming = files.filter((f) => f.status !== 'unchanged');
+  const bytes = incoming.reduce((a, f) => a + f.bytes, 0);
+  const silver = incoming.length > 0 ? await previewSilver(plan, warehouse, source, incoming.map((f) => f.path)) : [];
+  return {
+    source: source.name,
+    kind: 'files',
+    reads: incoming.length === 0 ? 'nothing: no new or changed files' : `${incoming.length} file${incoming.length === 1 ? '' : 's'} (${bytes.toLocaleString('en-US')} bytes)`,
+    files,
+    silver,
+  };
+}
+
+/** Stages the incoming files and runs each silver table's rules over them, in a transaction that is rolled back. */
+async function previewSilver(plan: Plan, warehouse: Warehouse, source: FileSourcePlan, paths: readonly string[]): Promise<NonNullable<SourcePreview['silver']>> {
+  const tables = plan.silver.filter((t) => t.source === source.name && t.materialize !== 'scd2');
+  if (tables.length === 0 || !(await warehouse.introspector.tableExists('bronze', source.name))) return [];
+  const d = warehouse.dialect;
+  const result: { table: string; inserts: number; updates: number; quarantined: number }[] = [];
+  try {
+    await warehouse.transaction(async (tx) => {
+      await tx.execute(`CREATE TEMP TABLE plan_bronze AS SELECT * FROM ${d.table('bronze', source.name)} WHERE FALSE`);
+      for (const [i, rel] of paths.entries()) {
+        const abs = join(plan.projectDir, rel);
+        const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
+        const staged = await warehouse.files.stage(tx, { file: abs, format: source.format, csv: source.csv, ...(scan?.header ? { columns: scan.header } : {}), stagingTable: `plan_stage_${i}` });
+        const bronzeColumns = new Set((await warehouse.introspector.columns('bronze', source.name, tx)).map((c) => c.name));
+        const shared = staged.columns.map((c) => c.name).filter((c) => bronzeColumns.has(c));
+        if (shared.length === 0) continue;
+        await tx.execute(
+          `INSERT INTO plan_bronze (${shared.map((c) => d.quoteIdent(c)).join(', ')}, _batch_id, _source_file, _source_row)
+           SELECT ${shared.map((c) => d.quoteIdent(c)).join(', ')}, ${Number.MAX_SAFE_INTEGER}, ${d.literal(rel)}, ${staged.rowIndexExpr} + 1 FROM ${d.quoteIdent(`plan_stage_${i}`)}`,
+        );
+      }
+      const columns = (await warehouse.introspector.columns('bronze', source.name, tx)).filter((c) => !([...BRONZE_LINEAGE, ...CHANGE_LINEAGE] as readonly string[]).includes(c.name));
+      for (const table of tables) result.push(await judge(tx, warehouse, table, columns));
+      throw new Rollback();
+    });
+  } catch (error) {
+    if (!(error instanceof Rollback)) throw error;
+  }
+  return result;
+}
+
+async function judge(tx: SqlSession, warehouse: Warehouse, table: SilverPlan, bronzeColumns: { name: string; type: string }[]): Promise<{ table: string; inserts: number; updates: number; quarantined: number }> {
+  const d = warehouse.dialect;
+  const candidates = compileCandidates(d, { table, bronzeColumns, sourceTable: 'plan_bronze', batches: { after: 0, upTo: Number.MAX_SAFE_INTEGER } });
+  const keys = table.key.map((k) => d.quoteIdent(k));
+  const silverExists = await warehouse.introspector.tableExists('silver', table.name, tx);
+  const existing = keys.length > 0 && silverExists ? `(${keys.map((k) => `c.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${d.table('silver', table.name)})` : 'FALSE';
+  const distinctKeys = keys.length > 0 ? `DISTINCT (${keys.map((k) => `c.${k}`).join(', ')})` : '*';
+  const { rows } = await tx.query(
+    `SELECT count(${distinctKeys}) FILTER (WHERE c._reason IS NULL AND NOT ${existing}) AS inserts,
+            count(${distinctKeys}) FILTER (WHERE c._reason IS NULL AND ${existing}) AS updates,
+            count(*) FILTER (WHERE c._reason IS NOT NULL) AS quarantined
+     FROM (${candidates}) c`,
+  );
+  const r = rows[0] ?? {};
+  return { table: `silver.${table.name}`, inserts: Number(r.inserts ?? 0), updates: Number(r.updates ?? 0), quarantined: Number(r.quarantined ?? 0) };
+}
+
+async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan): Promise<SourcePreview> {
+  const state = await readSourceState(warehouse, source.name);
+  const client = await connect(source);
+  try {
+    const table = quoteTable(source.table);
+    const count = async (where = ''): Promise<number> => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} ${where}`)).rows[0]?.n ?? 0);
+    switch (source.load.strategy) {
+      case 'full':
+        return { source: source.name, kind: 'postgres', reads: `a full extract of ${source.table}: ${(await count()).toLocaleString('en-US')} rows, replacing the previous one` };
+      case 'snapshot':
+        return { source: source.name, kind: 'postgres', reads: `all ${(await count()).toLocaleString('en-US')} rows of ${source.table}, compared by ${source.key.join(', ')} with the last snapshot to find inserts, updates and deletes` };
+      case 'cursor': {
+        const cursor = source.load.cursor as string;
+        const watermark = state.get('watermark') ?? source.load.since;
+        if (watermark === undefined) return { source: source.name, kind: 'postgres', reads: `all ${(await count()).toLocaleString('en-US')} rows of ${source.table} (no watermark yet)` };
+        const lag = source.load.lagMs > 0 ? ` - interval '${Math.round(source.load.lagMs)} milliseconds'` : '';
+        const { rows } = await client.query<{ n: string; hi: string | null }>(`SELECT count(*) AS n, max(${quoteIdent(cursor)})::text AS hi FROM ${table} WHERE ${quoteIdent(cursor)} >= ($1::text)::${await cursorType(client, source)}${lag}`, [watermark]);
+        return { source: source.name, kind: 'postgres', reads: `rows of ${source.table} with ${cursor} from ${watermark}${lag ? ` minus the ${Math.round(source.load.lagMs / 1000)} s lag` : ''} up to ${rows[0]?.hi ?? watermark}: ${Number(rows[0]?.n ?? 0).toLocaleString('en-US')} rows (those already loaded are dropped)` };
+      }
+      case 'cdc': {
+        const lsn = state.get('cdc_lsn');
+        const slot = await slotState(client, source.load.slot);
+        if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
+        const upto = await currentLsn(client);
+        const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`, [source.load.slot, upto, source.load.publication]);
+        return { source: source.name, kind: 'postgres', reads: `changes from LSN ${lsn} to ${upto}: about ${Number(rows[0]?.n ?? 0).toLocaleString('en-US')} replication messages waiting in slot ${source.load.slot}` };
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function cursorType(client: Awaited<ReturnType<typeof connect>>, source: PostgresSourcePlan): Promise<string> {
+  const [schema, name] = source.table.split('.') as [string, string];
+  const { rows } = await client.query<{ data_type: string }>(`SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, [schema, name, source.load.cursor]);
+  return rows[0]?.data_type ?? 'text';
+}
