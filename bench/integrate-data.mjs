@@ -8,6 +8,7 @@
 const FIRST = ['James', 'Mary', 'John', 'Patricia', 'Robert', 'Jennifer', 'Michael', 'Linda', 'William', 'Elizabeth', 'David', 'Barbara', 'Richard', 'Susan', 'Joseph', 'Jessica', 'Thomas', 'Sarah', 'Charles', 'Karen', 'Daniel', 'Nancy', 'Matthew', 'Lisa', 'Anthony', 'Betty', 'Mark', 'Margaret', 'Donald', 'Sandra', 'Steven', 'Ashley', 'Paul', 'Kimberly', 'Andrew', 'Emily', 'Joshua', 'Donna', 'Kenneth', 'Michelle', 'Kevin', 'Dorothy', 'Brian', 'Carol', 'George', 'Amanda', 'Edward', 'Melissa', 'Ronald', 'Deborah', 'Timothy', 'Stephanie', 'Jason', 'Rebecca', 'Jeffrey', 'Sharon', 'Ryan', 'Laura', 'Jacob', 'Cynthia', 'Gary', 'Kathleen', 'Nicholas', 'Amy', 'Eric', 'Angela', 'Jonathan', 'Shirley', 'Stephen', 'Anna', 'Larry', 'Brenda', 'Justin', 'Pamela', 'Scott', 'Emma', 'Brandon', 'Nicole', 'Benjamin', 'Helen', 'Samuel', 'Samantha', 'Gregory', 'Katherine', 'Alexander', 'Christine', 'Frank', 'Debra', 'Patrick', 'Rachel', 'Raymond', 'Carolyn', 'Jack', 'Janet', 'Dennis', 'Catherine', 'Jerry', 'Maria', 'Tyler', 'Heather', 'Aaron', 'Diane', 'Jose', 'Ruth', 'Adam', 'Julie', 'Nathan', 'Olivia', 'Henry', 'Joyce', 'Douglas', 'Virginia', 'Zachary', 'Victoria', 'Peter', 'Kelly', 'Kyle', 'Lauren', 'Ethan', 'Christina', 'Walter', 'Joan', 'Noah', 'Evelyn', 'Jeremy', 'Judith', 'Christian', 'Megan', 'Keith', 'Andrea', 'Roger', 'Cheryl', 'Terry', 'Hannah', 'Gerald', 'Jacqueline', 'Harold', 'Martha', 'Sean', 'Gloria', 'Austin', 'Teresa', 'Carl', 'Ann', 'Arthur', 'Sara', 'Lawrence', 'Madison', 'Dylan', 'Frances', 'Jesse', 'Kathryn', 'Jordan', 'Janice', 'Bryan', 'Jean', 'Billy', 'Abigail', 'Joe', 'Alice', 'Bruce', 'Judy', 'Gabriel', 'Sophia', 'Logan', 'Grace', 'Albert', 'Denise', 'Willie', 'Amber', 'Alan', 'Doris', 'Juan', 'Marilyn', 'Wayne', 'Danielle', 'Elijah', 'Beverly', 'Randy', 'Isabella', 'Roy', 'Theresa', 'Vincent', 'Diana', 'Ralph', 'Natalie', 'Eugene', 'Brittany', 'Russell', 'Charlotte', 'Bobby', 'Marie', 'Mason', 'Kayla', 'Philip', 'Alexis', 'Louis', 'Lori'];
 const ONSET = ['Ka', 'Lo', 'Mi', 'Ra', 'Se', 'To', 'Vu', 'Ne', 'Di', 'Fa', 'Go', 'Hu', 'Ji', 'Ba', 'Pe', 'Zo', 'Cha', 'Bri', 'Sto', 'Wel'];
 const MIDDLE = ['ran', 'sen', 'mer', 'ton', 'ley', 'vic', 'dal', 'bor', 'ski', 'nez', 'lin', 'dot'];
+const SECOND = ['', 'an', 'el', 'or', 'in', 'us', 'ar', 'et'];
 const CODA = ['', 'a', 'o', 'er', 'is', 'son', 'ez', 'berg', 'ton', 'ard'];
 const lit = (list) => `[${list.map((s) => `'${s}'`).join(', ')}]`;
 
@@ -15,7 +16,8 @@ const lit = (list) => `[${list.map((s) => `'${s}'`).join(', ')}]`;
 const u = (i, salt, seed) => `((hash(${i}, ${seed}, '${salt}') % 1000003) / 1000003.0)`;
 const pick = (list, i, salt, seed) => `${lit(list)}[1 + CAST(floor(${u(i, salt, seed)} * ${list.length}) AS INTEGER)]`;
 const first = (i, seed) => pick(FIRST, i, 'first', seed);
-const last = (i, seed) => `(${pick(ONSET, i, 'on', seed)} || ${pick(MIDDLE, i, 'mid', seed)} || ${pick(CODA, i, 'co', seed)})`;
+// 19,200 family names: about as many people share one as in a real population of this size.
+const last = (i, seed) => `(${pick(ONSET, i, 'on', seed)} || ${pick(MIDDLE, i, 'mid', seed)} || ${pick(SECOND, i, 'sec', seed)} || ${pick(CODA, i, 'co', seed)})`;
 const day = (i, salt, seed) => `(DATE '2023-01-01' + CAST(floor(${u(i, salt, seed)} * 700) AS INTEGER))`;
 
 /** A name as another system might hold it: mostly the same, sometimes abbreviated, shouted, or another first name. */

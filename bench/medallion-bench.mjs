@@ -36,6 +36,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '42' },
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'no-wait': { type: 'boolean', default: false },
+    'noisy-share': { type: 'string', default: '0.1' },
+    retries: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -47,7 +50,11 @@ if (args.help) {
   --threads T   DuckDB threads for both Refinery and the floor (default: all cores, ${availableParallelism()} here)
   --seed S      generator seed (default 42)
   --profile     time every SQL statement Refinery runs and the CSV scan, and print where the time goes
-  --keep        keep the temporary projects and databases`);
+  --keep        keep the temporary projects and databases
+  --no-wait     do not wait for the machine to be quiet before each timing (Linux: read from /proc/stat)
+  --noisy-share F   a repetition during which other processes used more than this share of the CPUs is
+                    discarded and repeated (default 0.1)
+  --retries R   extra attempts allowed for discarded repetitions (default 2 × repeats)`);
   process.exit(0);
 }
 const int = (name, min) => {
@@ -64,6 +71,63 @@ const orderRows = int('orders', 0);
 const repeats = int('repeat', 1);
 const threads = int('threads', 1);
 const seed = int('seed', 0);
+args.retries ??= String(2 * repeats);
+const retries = int('retries', 0);
+const noisyShare = Number(args['noisy-share']);
+const waitQuiet = !args['no-wait'];
+
+/**
+ * CPU seconds used by this process, and by everything else on the machine, while `fn` runs. Wall-clock times on
+ * a shared machine are only as good as its quiet: the foreign share says how much other load a timing suffered.
+ */
+async function measured(fn) {
+  const stat0 = systemCpuMs();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const ownCpuMs = (cpu.user + cpu.system) / 1000;
+  const stat1 = systemCpuMs();
+  const foreignCpuMs = stat0 === undefined || stat1 === undefined ? undefined : Math.max(0, stat1 - stat0 - ownCpuMs);
+  return { value, wallMs, cpuMs: ownCpuMs, foreignCpuMs };
+}
+
+/**
+ * Waits (up to two minutes) until the machine has been nearly idle for three seconds in a row, so a timing does
+ * not start in the middle of someone else's build. Does nothing where /proc/stat is not available.
+ */
+async function waitForQuiet(maxMs = 120_000) {
+  if (systemCpuMs() === undefined) return;
+  const cores = availableParallelism();
+  const started = performance.now();
+  let quietSeconds = 0;
+  let told = false;
+  while (quietSeconds < 3 && performance.now() - started < maxMs) {
+    const before = systemCpuMs();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const share = (systemCpuMs() - before) / (1000 * cores);
+    if (share < noisyShare / 2) quietSeconds++;
+    else {
+      quietSeconds = 0;
+      if (!told) {
+        console.log(`  (waiting for other processes to settle: they use ${Math.round(share * 100)}% of the CPUs)`);
+        told = true;
+      }
+    }
+  }
+}
+
+/** Busy CPU milliseconds of the whole machine since boot (Linux /proc/stat), or undefined elsewhere. */
+function systemCpuMs() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
 
 const work = mkdtempSync(join(tmpdir(), 'refinery-bench-'));
 const LANDING = { customers: 'landing/customers/customers.csv', orders: 'landing/orders/orders.csv' };
@@ -88,25 +152,40 @@ try {
 
   const runs = [];
   let verified;
-  for (let r = 1; r <= repeats; r++) {
+  const discarded = [];
+  const maxAttempts = repeats + retries;
+  for (let attempt = 1; runs.length < repeats && attempt <= maxAttempts; attempt++) {
+    const r = runs.length + 1;
     // Alternate who goes first, so neither side always gets the warmer cache.
-    const order = r % 2 === 1 ? ['refinery', 'floor'] : ['floor', 'refinery'];
-    const run = { repeat: r };
+    const order = attempt % 2 === 1 ? ['refinery', 'floor'] : ['floor', 'refinery'];
+    const run = { repeat: r, attempt };
     for (const who of order) {
-      run[who] = who === 'refinery' ? await runRefinery(r, files) : await runFloorOnce(r, files);
-      console.log(`  repeat ${r}/${repeats}  ${who.padEnd(8)} ${fmt(run[who].totalMs)} s`);
+      if (waitQuiet) await waitForQuiet();
+      run[who] = who === 'refinery' ? await runRefinery(attempt, files) : await runFloorOnce(attempt, files);
+      const x = run[who];
+      x.otherLoadShare = x.foreignCpuMs === undefined ? undefined : x.foreignCpuMs / (x.totalMs * availableParallelism());
+      const load = x.otherLoadShare === undefined ? '' : `, other processes used ${Math.round(x.otherLoadShare * 100)}% of the CPUs`;
+      console.log(`  repeat ${r}/${repeats}  ${who.padEnd(8)} ${fmt(x.totalMs)} s  (CPU ${fmt(x.cpuMs)} s${load})`);
     }
     verified = await verify(run.refinery, run.floor);
-    runs.push(run);
     if (!args.keep) {
       rmSync(run.refinery.dir, { recursive: true, force: true });
       rmSync(run.floor.dir, { recursive: true, force: true });
     }
-    delete run.refinery.dir;
-    delete run.floor.dir;
-    delete run.refinery.db;
-    delete run.floor.db;
+    for (const side of [run.refinery, run.floor]) {
+      delete side.dir;
+      delete side.db;
+    }
+    const noisy = [run.refinery, run.floor].some((x) => (x.otherLoadShare ?? 0) > noisyShare);
+    if (noisy && attempt < maxAttempts) {
+      console.log(`  repeat ${r}: other processes loaded the machine during the timing; discarded and repeated (${maxAttempts - attempt} attempt(s) left)`);
+      discarded.push(run);
+      continue;
+    }
+    run.noisy = noisy;
+    runs.push(run);
   }
+  if (runs.length < repeats) console.log(`  only ${runs.length} of ${repeats} repeats completed within ${maxAttempts} attempts`);
 
   const refineryMs = runs.map((r) => r.refinery.totalMs);
   const floorMs = runs.map((r) => r.floor.totalMs);
@@ -116,6 +195,15 @@ try {
     floor: { bestMs: Math.min(...floorMs), medianMs: median(floorMs) },
   };
   summary.ratio = { best: summary.refinery.bestMs / summary.floor.bestMs, median: summary.refinery.medianMs / summary.floor.medianMs };
+  const refineryCpu = runs.map((r) => r.refinery.cpuMs);
+  const floorCpu = runs.map((r) => r.floor.cpuMs);
+  summary.cpu = {
+    refinery: { bestMs: Math.min(...refineryCpu), medianMs: median(refineryCpu) },
+    floor: { bestMs: Math.min(...floorCpu), medianMs: median(floorCpu) },
+  };
+  summary.cpu.ratio = { best: summary.cpu.refinery.bestMs / summary.cpu.floor.bestMs, median: summary.cpu.refinery.medianMs / summary.cpu.floor.medianMs };
+  const foreign = runs.flatMap((r) => [r.refinery.foreignCpuMs, r.floor.foreignCpuMs]).filter((x) => x !== undefined);
+  summary.otherLoad = foreign.length === 0 ? undefined : { maxShare: Math.max(...runs.flatMap((r) => [r.refinery.otherLoadShare ?? 0, r.floor.otherLoadShare ?? 0])), discardedRepeats: discarded.length };
   summary.rowsPerSecond = {
     refinery: { best: rate(inputRows, summary.refinery.bestMs), median: rate(inputRows, summary.refinery.medianMs) },
     floor: { best: rate(inputRows, summary.floor.bestMs), median: rate(inputRows, summary.floor.medianMs) },
@@ -134,12 +222,13 @@ try {
       node: process.version,
       duckdb: duckdbVersion,
     },
-    params: { rows, orderRows, inputRows, repeats, threads, seed },
+    params: { rows, orderRows, inputRows, repeats, threads, seed, noisyShare, waitQuiet },
     input: { customersBytes: generated.customers.bytes, ordersBytes: generated.orders.bytes, generateMs: generated.durationMs },
     target: { maxRatio: TARGET_RATIO, met: summary.ratio.median <= TARGET_RATIO },
     summary,
     verified,
     runs,
+    discarded,
   };
 
   console.log();
@@ -173,19 +262,22 @@ async function runRefinery(repeat, input) {
   }
 
   const profile = args.profile ? newProfile() : undefined;
-  const t0 = performance.now();
-  const project = await openProject(dir);
-  const t1 = performance.now();
-  if (profile) instrument(project.warehouse, profile);
-  let report;
-  let t2;
-  try {
-    report = await runPipeline(project.plan, project.warehouse, profile ? { progress: (e) => profile.onProgress(e) } : {});
-  } finally {
-    t2 = performance.now();
-    await project.close();
-  }
-  const t3 = performance.now();
+  const timed = await measured(async () => {
+    const t0 = performance.now();
+    const project = await openProject(dir);
+    const t1 = performance.now();
+    if (profile) instrument(project.warehouse, profile);
+    let report;
+    let t2;
+    try {
+      report = await runPipeline(project.plan, project.warehouse, profile ? { progress: (e) => profile.onProgress(e) } : {});
+    } finally {
+      t2 = performance.now();
+      await project.close();
+    }
+    return { report, openMs: t1 - t0, runMs: t2 - t1, closeMs: performance.now() - t2 };
+  });
+  const { report, openMs, runMs, closeMs } = timed.value;
   if (report.status !== 'success') {
     const failed = report.steps.find((s) => s.status === 'failed');
     throw new Error(`Refinery run failed: ${failed?.message ?? report.status}`);
@@ -193,10 +285,12 @@ async function runRefinery(repeat, input) {
   const result = {
     dir,
     db: join(dir, '.refinery', 'warehouse.duckdb'),
-    totalMs: t3 - t0,
-    openMs: t1 - t0,
-    runMs: t2 - t1,
-    closeMs: t3 - t2,
+    totalMs: timed.wallMs,
+    cpuMs: timed.cpuMs,
+    foreignCpuMs: timed.foreignCpuMs,
+    openMs,
+    runMs,
+    closeMs,
     steps: report.steps.map((s) => ({ step: s.step, ms: s.durationMs, rowsIn: s.rowsIn, written: s.rowsWritten, quarantined: s.rowsQuarantined, superseded: s.rowsSuperseded, warned: s.rowsWarned })),
   };
   if (profile) result.profile = await profile.finish(input);
@@ -208,8 +302,9 @@ async function runFloorOnce(repeat, input) {
   mkdirSync(dir, { recursive: true });
   const db = join(dir, 'floor.duckdb');
   const ingestedAt = new Date().toISOString().replace('T', ' ').replace('Z', '');
-  const out = await runFloor({ dbPath: db, threads, files: input, relPaths: LANDING, ingestedAt });
-  return { dir, db, ...out };
+  const timed = await measured(() => runFloor({ dbPath: db, threads, files: input, relPaths: LANDING, ingestedAt }));
+  const { steps, stats } = timed.value;
+  return { dir, db, totalMs: timed.wallMs, cpuMs: timed.cpuMs, foreignCpuMs: timed.foreignCpuMs, steps, stats };
 }
 
 /**
@@ -238,6 +333,7 @@ async function verify(refinery, floor) {
     console.error('!!! MISMATCH: the floor and Refinery did not produce the same tables — the timings are not comparable.');
     for (const p of problems) console.error(`!!!   ${p}`);
     console.error('!'.repeat(78));
+    console.error(`Both databases are kept for inspection: ${refinery.db} and ${floor.db}`);
     process.exit(1);
   }
   return Object.fromEntries(tables.map((t) => [t, a[t].rows]));
@@ -286,7 +382,12 @@ function printSummary(result) {
   console.log(line(['median (s)', fmt(s.refinery.medianMs), fmt(s.floor.medianMs), `${s.ratio.median.toFixed(2)}×`], w));
   console.log(line(['rows/s (median)', s.rowsPerSecond.refinery.median.toLocaleString('en'), s.rowsPerSecond.floor.median.toLocaleString('en'), ''], w));
   console.log(line(['rows/s (best)', s.rowsPerSecond.refinery.best.toLocaleString('en'), s.rowsPerSecond.floor.best.toLocaleString('en'), ''], w));
-  console.log(`\nrows/s counts input rows (customers + orders = ${p.inputRows.toLocaleString('en')}).`);
+  console.log(line(['CPU s (median)', fmt(s.cpu.refinery.medianMs), fmt(s.cpu.floor.medianMs), `${s.cpu.ratio.median.toFixed(2)}×`], w));
+  console.log(`\nrows/s counts input rows (customers + orders = ${p.inputRows.toLocaleString('en')}). CPU s: this process, all threads.`);
+  if (s.otherLoad?.discardedRepeats) console.log(`${s.otherLoad.discardedRepeats} repetition(s) disturbed by other processes were discarded and repeated (kept in the JSON under "discarded").`);
+  if (s.otherLoad && s.otherLoad.maxShare > noisyShare) {
+    console.log(`Warning: other processes used up to ${Math.round(s.otherLoad.maxShare * 100)}% of the machine's CPU during a timed run; wall times are noisy — prefer the best, or re-run on a quiet machine.`);
+  }
   console.log(`Target: Refinery ≤ ${TARGET_RATIO}× the floor (median) — ${result.target.met ? 'MET' : 'NOT MET'} (${s.ratio.median.toFixed(2)}×).`);
   console.log(`Verified identical output: ${Object.entries(result.verified).map(([t, n]) => `${t} ${n.toLocaleString('en')}`).join(', ')}.`);
 
@@ -307,22 +408,20 @@ function printSummary(result) {
 
 function newProfile() {
   const statements = [];
-  let step = '(outside steps)';
+  // Independent steps may run at the same time: a statement is attributed to every step running when it ran.
+  const running = new Map();
   const stepWall = new Map();
-  let stepStarted = 0;
   return {
     statements,
     onProgress(e) {
-      if (e.type === 'step-start') {
-        step = e.step;
-        stepStarted = performance.now();
-      } else if (e.type === 'step-end') {
-        stepWall.set(e.step, performance.now() - stepStarted);
-        step = '(outside steps)';
+      if (e.type === 'step-start') running.set(e.step, performance.now());
+      else if (e.type === 'step-end') {
+        stepWall.set(e.step, performance.now() - (running.get(e.step) ?? performance.now()));
+        running.delete(e.step);
       }
     },
     record(sql, ms) {
-      statements.push({ step, sql: sql.replace(/\s+/g, ' ').trim(), ms });
+      statements.push({ step: running.size === 0 ? '(outside steps)' : [...running.keys()].join(' + '), sql: sql.replace(/\s+/g, ' ').trim(), ms });
     },
     async finish(input) {
       const byStep = {};
@@ -330,6 +429,7 @@ function newProfile() {
         const sqlMs = statements.filter((s) => s.step === name).reduce((a, b) => a + b.ms, 0);
         byStep[name] = { wallMs: wall, sqlMs, outsideSqlMs: wall - sqlMs };
       }
+      for (const s of statements) if (!byStep[s.step]) byStep[s.step] = { wallMs: undefined, sqlMs: statements.filter((x) => x.step === s.step).reduce((a, b) => a + b.ms, 0) };
       // The bronze step's JavaScript part is dominated by the record scan + SHA-256; time it alone.
       const scanMs = {};
       for (const [source, path] of Object.entries(input)) {
@@ -362,7 +462,16 @@ function instrument(warehouse, profile) {
     },
   });
   const transaction = warehouse.transaction.bind(warehouse);
-  warehouse.transaction = (work) => transaction((tx) => work(wrap(tx)));
+  warehouse.transaction = async (work) => {
+    let workDone = 0;
+    const result = await transaction(async (tx) => {
+      const value = await work(wrap(tx));
+      workDone = performance.now();
+      return value;
+    });
+    profile.record('COMMIT (incl. any automatic checkpoint)', performance.now() - workDone);
+    return result;
+  };
   for (const m of ['query', 'execute']) {
     const original = warehouse[m].bind(warehouse);
     warehouse[m] = async (sql, params) => {
@@ -381,7 +490,11 @@ function printProfile(runs) {
   console.log(`\nProfile of Refinery (repeat ${runs.length}):`);
   console.log(`  CSV record scan + SHA-256 alone: ${Object.entries(last.scanMs).map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   for (const [step, p] of Object.entries(last.byStep)) {
-    console.log(`  ${step.padEnd(20)} wall ${fmt(p.wallMs)} s = SQL ${fmt(p.sqlMs)} s + outside SQL ${fmt(p.outsideSqlMs)} s`);
+    console.log(
+      p.wallMs === undefined
+        ? `  ${step} (overlapping steps): SQL ${fmt(p.sqlMs)} s`
+        : `  ${step.padEnd(20)} wall ${fmt(p.wallMs)} s = SQL ${fmt(p.sqlMs)} s + outside SQL (JavaScript, waiting) ${fmt(p.outsideSqlMs)} s`,
+    );
     for (const s of last.statements.filter((x) => x.step === step)) console.log(`      ${fmt(s.ms).padStart(6)} s  ${s.sql}`);
   }
 }

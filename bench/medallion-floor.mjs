@@ -11,9 +11,9 @@ const trim = (x) => `trim(${x}, ${WS})`;
 const lit = (s) => `'${String(s).replaceAll("'", "''")}'`;
 
 // Rules R1–R7 of the template, as SQL over one raw (text) column each.
-// DuckDB has no initcap: walk the characters of s once (s bound through a one-element list, so computed once).
-const titleCase = (x) =>
-  `list_transform([${x}], lambda s: CASE WHEN s IS NULL THEN NULL ELSE array_to_string(list_transform(range(1, length(s) + 1), lambda i: CASE WHEN i = 1 OR s[i - 1] IN (' ', '-', '''') THEN upper(s[i]) ELSE lower(s[i]) END), '') END)[1]`;
+// DuckDB has no initcap: capitalise the first character of every run of word characters or single separator
+// (space, hyphen, apostrophe) and lower-case the rest of the run.
+const titleCase = (x) => `array_to_string(list_transform(regexp_extract_all(${x}, '[^ \\-'']+|[ \\-'']'), lambda w: upper(w[1]) || lower(w[2:])), '')`;
 const wholeNumber = (x) => `CASE WHEN regexp_full_match(${x}, '[+-]?[0-9]+') THEN TRY_CAST(${x} AS BIGINT) END`;
 const dateOf = (x) => `COALESCE(CAST(TRY_STRPTIME(${x}, '%Y-%m-%d') AS DATE), CAST(TRY_STRPTIME(${x}, '%d/%m/%Y') AS DATE))`;
 // A timestamp with a zone suffix is converted to UTC; a naive one is taken as it is.
@@ -46,37 +46,47 @@ function bronzeSql(table, file, relPath, columns, batchId, ingestedAt) {
 
 const LINEAGE = ['_batch_id', '_source_file', '_source_row', '_ingested_at', '_row_hash', '_load_error', '_raw_line'];
 
+/**
+ * One pass over bronze: clean, type, then find the first failing check (each check evaluated once) and name it.
+ * The result keeps what quarantine and silver need: raw columns, lineage, typed values, _reason and _detail.
+ */
+function checkedSql({ target, bronze, cleaned, typed, checks, keep, extra = [] }) {
+  return `CREATE TEMP TABLE ${target} AS
+     WITH cleaned AS (SELECT *, ${cleaned.join(', ')} FROM ${bronze}),
+     typed AS (SELECT *, ${typed.join(', ')} FROM cleaned),
+     checked AS (SELECT *, CASE ${checks.map(([, passes], i) => `WHEN NOT ${passes} THEN ${i + 1}`).join(' ')} END AS failed_check FROM typed)
+     SELECT ${[...keep, ...LINEAGE].join(', ')},
+       CASE failed_check ${checks.map(([name], i) => `WHEN ${i + 1} THEN ${lit(name)}`).join(' ')} END AS _reason,
+       CASE failed_check ${checks.map(([, , detail], i) => `WHEN ${i + 1} THEN ${detail}`).join(' ')} END AS _detail${extra.map((e) => `, ${e}`).join('')}
+     FROM checked`;
+}
+
 function customersSql() {
+  const checks = [
+    ['invalid_customer_id', 'coalesce(t_customer_id >= 1, FALSE)', `'customer_id ' || ${shown('c_customer_id')} || ' must be a whole number ≥ 1'`],
+    ['invalid_email', `coalesce(regexp_full_match(c_email, ${lit(EMAIL)}), FALSE)`, `'email ' || ${shown('c_email')} || ${lit(` must match ${EMAIL}`)}`],
+    ['invalid_status', `coalesce(c_status IN ('active', 'inactive', 'suspended', 'pending'), FALSE)`, `'status ' || ${shown('c_status')} || ' must be one of active, inactive, suspended, pending'`],
+  ];
   return [
-    `CREATE TEMP TABLE customers_checked AS
-     WITH cleaned AS (
-       SELECT *,
-         NULLIF(${trim('customer_id')}, '') AS c_customer_id,
-         NULLIF(${titleCase(`regexp_replace(${trim('name')}, '\\s+', ' ', 'g')`)}, '') AS c_name,
-         NULLIF(lower(${trim('email')}), '') AS c_email,
-         NULLIF(NULLIF(CASE WHEN regexp_full_match(phone, '\\s*\\+.*') THEN '+' ELSE '' END || regexp_replace(phone, '[^0-9]', '', 'g'), '+'), '') AS c_phone,
-         NULLIF(upper(${trim('country')}), '') AS c_country,
-         NULLIF(lower(${trim('status')}), '') AS c_status,
-         NULLIF(${trim('signup_date')}, '') AS c_signup_date,
-         NULLIF(${trim('updated_at')}, '') AS c_updated_at
-       FROM bronze.customers
-     ), typed AS (
-       SELECT *, ${wholeNumber('c_customer_id')} AS t_customer_id, ${dateOf('c_signup_date')} AS t_signup_date, ${timestampOf('c_updated_at')} AS t_updated_at
-       FROM cleaned
-     )
-     SELECT *,
-       CASE
-         WHEN NOT coalesce(t_customer_id >= 1, FALSE) THEN 'invalid_customer_id'
-         WHEN NOT coalesce(regexp_full_match(c_email, ${lit(EMAIL)}), FALSE) THEN 'invalid_email'
-         WHEN NOT coalesce(c_status IN ('active', 'inactive', 'suspended', 'pending'), FALSE) THEN 'invalid_status'
-       END AS _reason,
-       CASE
-         WHEN NOT coalesce(t_customer_id >= 1, FALSE) THEN 'customer_id ' || ${shown('c_customer_id')} || ' must be a whole number ≥ 1'
-         WHEN NOT coalesce(regexp_full_match(c_email, ${lit(EMAIL)}), FALSE) THEN 'email ' || ${shown('c_email')} || ${lit(` must match ${EMAIL}`)}
-         WHEN NOT coalesce(c_status IN ('active', 'inactive', 'suspended', 'pending'), FALSE) THEN 'status ' || ${shown('c_status')} || ' must be one of active, inactive, suspended, pending'
-       END AS _detail,
-       (c_signup_date IS NULL OR t_signup_date IS NOT NULL) AS signup_date_parses
-     FROM typed`,
+    checkedSql({
+      target: 'customers_checked',
+      bronze: 'bronze.customers',
+      cleaned: [
+        `NULLIF(${trim('customer_id')}, '') AS c_customer_id`,
+        `NULLIF(${titleCase(`regexp_replace(${trim('name')}, '\\s+', ' ', 'g')`)}, '') AS c_name`,
+        `NULLIF(lower(${trim('email')}), '') AS c_email`,
+        `NULLIF(NULLIF(CASE WHEN regexp_full_match(phone, '\\s*\\+.*') THEN '+' ELSE '' END || regexp_replace(phone, '[^0-9]', '', 'g'), '+'), '') AS c_phone`,
+        `NULLIF(upper(${trim('country')}), '') AS c_country`,
+        `NULLIF(lower(${trim('status')}), '') AS c_status`,
+        `NULLIF(${trim('signup_date')}, '') AS c_signup_date`,
+        `NULLIF(${trim('updated_at')}, '') AS c_updated_at`,
+      ],
+      typed: [`${wholeNumber('c_customer_id')} AS t_customer_id`, `${dateOf('c_signup_date')} AS t_signup_date`, `${timestampOf('c_updated_at')} AS t_updated_at`],
+      checks,
+      keep: [...CUSTOMER_COLUMNS.map((c) => `"${c}"`), 't_customer_id', 'c_email', 'c_status', 'c_name', 'c_phone', 'c_country', 't_signup_date', 't_updated_at'],
+      // The warn check (unparsed_signup_date) only counts.
+      extra: ['(c_signup_date IS NULL OR t_signup_date IS NOT NULL) AS signup_date_parses'],
+    }),
     `CREATE TABLE quarantine.customers AS
      SELECT ${CUSTOMER_COLUMNS.map((c) => `"${c}"`).join(', ')}, _reason, _detail, ${LINEAGE.join(', ')}, 1::BIGINT AS _run_id
      FROM customers_checked WHERE _reason IS NOT NULL`,
@@ -91,28 +101,26 @@ function customersSql() {
 
 function ordersSql() {
   const checks = [
-    ['invalid_order', 'NOT coalesce(t_order_id IS NOT NULL, FALSE)', `'order_id ' || ${shown('c_order_id')} || ' must be a whole number'`],
-    ['invalid_order', 'NOT coalesce(t_customer_id IS NOT NULL, FALSE)', `'customer_id ' || ${shown('c_customer_id')} || ' must be a whole number'`],
-    ['invalid_order', 'NOT coalesce(t_order_date IS NOT NULL, FALSE)', `'order_date ' || ${shown('c_order_date')} || ' must be a valid date'`],
-    ['invalid_order', 'NOT coalesce(t_amount >= 0, FALSE)', `'amount ' || ${shown('c_amount')} || ' must be a valid decimal(12,2) ≥ 0'`],
-    ['unknown_customer', 'NOT coalesce(t_customer_id IN (SELECT customer_id FROM silver.customers), FALSE)', `'customer_id ' || ${shown('c_customer_id')} || ' must exist in silver.customers.customer_id'`],
+    ['invalid_order', 'coalesce(t_order_id IS NOT NULL, FALSE)', `'order_id ' || ${shown('c_order_id')} || ' must be a whole number'`],
+    ['invalid_order', 'coalesce(t_customer_id IS NOT NULL, FALSE)', `'customer_id ' || ${shown('c_customer_id')} || ' must be a whole number'`],
+    ['invalid_order', 'coalesce(t_order_date IS NOT NULL, FALSE)', `'order_date ' || ${shown('c_order_date')} || ' must be a valid date'`],
+    ['invalid_order', 'coalesce(t_amount >= 0, FALSE)', `'amount ' || ${shown('c_amount')} || ' must be a valid decimal(12,2) ≥ 0'`],
+    ['unknown_customer', 'coalesce(t_customer_id IN (SELECT customer_id FROM silver.customers), FALSE)', `'customer_id ' || ${shown('c_customer_id')} || ' must exist in silver.customers.customer_id'`],
   ];
   return [
-    `CREATE TEMP TABLE orders_checked AS
-     WITH cleaned AS (
-       SELECT *,
-         NULLIF(${trim('order_id')}, '') AS c_order_id, NULLIF(${trim('customer_id')}, '') AS c_customer_id,
-         NULLIF(${trim('order_date')}, '') AS c_order_date, NULLIF(${trim('amount')}, '') AS c_amount
-       FROM bronze.orders
-     ), typed AS (
-       SELECT *, ${wholeNumber('c_order_id')} AS t_order_id, ${wholeNumber('c_customer_id')} AS t_customer_id,
-         ${dateOf('c_order_date')} AS t_order_date, ${decimalOf('c_amount')} AS t_amount
-       FROM cleaned
-     )
-     SELECT *,
-       CASE ${checks.map(([name, failing]) => `WHEN ${failing} THEN ${lit(name)}`).join(' ')} END AS _reason,
-       CASE ${checks.map(([, failing, detail]) => `WHEN ${failing} THEN ${detail}`).join(' ')} END AS _detail
-     FROM typed`,
+    checkedSql({
+      target: 'orders_checked',
+      bronze: 'bronze.orders',
+      cleaned: [
+        `NULLIF(${trim('order_id')}, '') AS c_order_id`,
+        `NULLIF(${trim('customer_id')}, '') AS c_customer_id`,
+        `NULLIF(${trim('order_date')}, '') AS c_order_date`,
+        `NULLIF(${trim('amount')}, '') AS c_amount`,
+      ],
+      typed: [`${wholeNumber('c_order_id')} AS t_order_id`, `${wholeNumber('c_customer_id')} AS t_customer_id`, `${dateOf('c_order_date')} AS t_order_date`, `${decimalOf('c_amount')} AS t_amount`],
+      checks,
+      keep: [...ORDER_COLUMNS.map((c) => `"${c}"`), 't_order_id', 't_customer_id', 't_order_date', 't_amount'],
+    }),
     `CREATE TABLE quarantine.orders AS
      SELECT ${ORDER_COLUMNS.map((c) => `"${c}"`).join(', ')}, _reason, _detail, ${LINEAGE.join(', ')}, 1::BIGINT AS _run_id
      FROM orders_checked WHERE _reason IS NOT NULL`,
@@ -167,7 +175,7 @@ export async function runFloor({ dbPath, threads, files, relPaths, ingestedAt })
   };
   await run('setup', [`SET TimeZone = 'UTC'`, ...['bronze', 'silver', 'quarantine', 'gold'].map((s) => `CREATE SCHEMA ${s}`)]);
   await run('bronze.customers', bronzeSql('customers', files.customers, relPaths.customers, CUSTOMER_COLUMNS, 1, ingestedAt));
-  await run('bronze.orders', bronzeSql('orders', files.orders, relPaths.orders, ORDER_COLUMNS, 2, ingestedAt));
+  await run('bronze.orders', bronzeSql('orders', files.orders, relPaths.orders, ORDER_COLUMNS, 1, ingestedAt));
   const stats = {};
   await run('silver.customers', customersSql());
   stats.customers = (await run('silver.customers stats', [STATS.customers])).getRowObjectsJson()[0];

@@ -142,6 +142,29 @@ describe.each(ENGINES)('multi-source template on $name', (engine) => {
     expect(idsAfter.find((r) => r.source === 'support' && r.source_key === '1099')).toMatchObject({ customer_id: '1099' });
   });
 
+  it('keeps the id of a record that leaves its source, inactive, and gives it back when the record returns', async () => {
+    project = TestProject.fromTemplate(engine, 'multi-source');
+    await project.run();
+    const support = readFileSync(join(project.dir, 'landing/support/support_2024-01.jsonl'), 'utf8');
+    // The support system drops Kenji (1008, only known there) and Ahmed's ticket record (1003).
+    project.write('landing/support/support_2024-01.jsonl', support.split('\n').filter((l) => !l.includes('"id": 1008') && !l.includes('"id": 1003')).join('\n'));
+    const second = await project.run();
+    expect(second.steps.find((s) => s.step === 'integrate.customer_master')?.message).toContain('1 customer record removed: no source record left');
+    expect(await project.rows(`SELECT source, source_key, customer_id, active FROM gold.customer_master_xref WHERE source = 'support' AND source_key IN ('1003', '1008') ORDER BY 2`)).toEqual([
+      { source: 'support', source_key: '1003', customer_id: '1003', active: false },
+      { source: 'support', source_key: '1008', customer_id: '1008', active: false },
+    ]);
+    expect(await project.rows(`SELECT customer_id, tier, _run_id FROM gold.customer_master WHERE customer_id IN ('1003', '1008')`)).toEqual([{ customer_id: '1003', tier: 'standard', _run_id: second.runId }]);
+    await expect(explain('1008')).rejects.toMatchObject({ code: 'entity_gone' });
+    project.write('landing/support/support_2024-02.jsonl', support.split('\n').filter((l) => l.includes('"id": 1008') || l.includes('"id": 1003')).join('\n'));
+    await project.run();
+    expect(await project.rows(`SELECT customer_id, tier FROM gold.customer_master WHERE customer_id IN ('1003', '1008') ORDER BY 1`)).toEqual([
+      { customer_id: '1003', tier: 'premium' },
+      { customer_id: '1008', tier: 'enterprise' },
+    ]);
+    expect(await project.rows(`SELECT count(*) AS n FROM gold.customer_master_xref WHERE NOT active`)).toEqual([{ n: 0 }]);
+  });
+
   it('re-resolves every master when a survivorship rule changes, and explain gives the new reason', async () => {
     project = TestProject.fromTemplate(engine, 'multi-source');
     const first = await project.run();

@@ -67,24 +67,19 @@ export async function markAffected(run: IntegrationRun, all: boolean, changes: R
 }
 
 /**
- * Writes the cross-reference again: present records with their (possibly new) master id, fresh hash and figures —
+ * Writes the cross-reference: present records with their (possibly new) master id, fresh hash and figures —
  * recomputed for re-resolved entities (`_ir_consistency`, when `resolved`), carried over for the rest — and records
- * no longer present, inactive.
+ * no longer present, inactive. When only a few entities changed, only their records' rows are replaced; otherwise the
+ * table is rewritten whole (cheaper in a column store than updating most rows).
  */
-export async function rewriteCrossReference(run: IntegrationRun, resolved: boolean, records: number, changes: RecordChanges): Promise<void> {
+export async function rewriteCrossReference(run: IntegrationRun, options: { resolved: boolean; all: boolean; records: number; affected: number; changes: RecordChanges }): Promise<void> {
   const { d, plan, runId } = run;
+  const { changes } = options;
   const xref = goldTable(run, 'xref');
   const key = d.quoteIdent(plan.key);
   const mapped = `CASE r._source ${plan.sources.map((s) => `WHEN ${d.literal(s.name)} THEN ${s.fields.length}`).join(' ')} END`;
   const share = (part: string, whole: string): string => `CAST(${part} AS DOUBLE) / NULLIF(${whole}, 0)`;
-  const absent = `SELECT source, source_key, ${key}, matched_by, match_weight, first_run, CASE WHEN active THEN ${runId} ELSE changed_run END,
-       FALSE, updated_at, record_hash, fields_mapped, fields_present, fields_valid, fields_consistent, quality
-     FROM ${absentRows(run)}`;
-  await runAll(run, [
-    ...(resolved ? [] : [`CREATE TEMP TABLE _ir_consistency (_rec BIGINT, consistent INTEGER)`]),
-    // Rewritten whole rather than updated row by row (cheaper in a column store), reading its previous self.
-    `CREATE OR REPLACE TABLE ${xref} AS
-     SELECT *, CASE WHEN fields_present > 0
+  const present = (where: string): string => `SELECT *, CASE WHEN fields_present > 0
          THEN (${share('fields_present', 'fields_mapped')} + ${share('fields_valid', 'fields_present')} + ${share('fields_consistent', 'fields_present')}) / 3 ELSE 0 END AS quality
      FROM (
        SELECT r._source AS source, r._key AS source_key, m.master_id AS ${key},
@@ -98,9 +93,28 @@ export async function rewriteCrossReference(run: IntegrationRun, resolved: boole
        FROM ${WORK.records} r JOIN ${WORK.members} m ON m._rec = r._rec
          LEFT JOIN ${WORK.prior} p ON p._rec = r._rec
          LEFT JOIN _ir_consistency k ON k._rec = r._rec
-     ) present
-     ${changes.absent > 0 ? `UNION ALL ${absent}` : ''}
-     ${readableOrder(records, `${key}, source`)}`,
-    `DROP TABLE _ir_consistency`,
-  ]);
+       ${where}
+     ) present`;
+  const absent = `SELECT source, source_key, ${key}, matched_by, match_weight, first_run, CASE WHEN active THEN ${runId} ELSE changed_run END,
+       FALSE, updated_at, record_hash, fields_mapped, fields_present, fields_valid, fields_consistent, quality
+     FROM ${absentRows(run)}`;
+  if (!options.resolved) await run.tx.execute(`CREATE TEMP TABLE _ir_consistency (_rec BIGINT, consistent INTEGER)`);
+  const whole = options.all || options.affected * 4 > options.records || (await count(run, `SELECT count(*) FROM ${xref}`)) === 0;
+  if (whole) {
+    await run.tx.execute(`CREATE OR REPLACE TABLE ${xref} AS ${present('')}
+      ${changes.absent > 0 ? `UNION ALL ${absent}` : ''}
+      ${readableOrder(options.records, `${key}, source`)}`);
+  } else {
+    // Every record whose row changes belongs to an affected entity (a new, changed or moved record makes its entity affected).
+    await runAll(run, [
+      `CREATE TEMP TABLE _ir_xref_rows AS ${present(`WHERE m.master_id IN (SELECT master_id FROM ${WORK.affected})`)}`,
+      `DELETE FROM ${xref} WHERE EXISTS (SELECT 1 FROM _ir_xref_rows n WHERE n.source = ${xref}.source AND n.source_key = ${xref}.source_key)`,
+      `INSERT INTO ${xref} SELECT * FROM _ir_xref_rows`,
+      ...(changes.removed > 0
+        ? [`UPDATE ${xref} SET active = FALSE, changed_run = ${runId} WHERE active AND NOT EXISTS (SELECT 1 FROM ${WORK.prior} p WHERE p.source = ${xref}.source AND p.source_key = ${xref}.source_key)`]
+        : []),
+      `DROP TABLE _ir_xref_rows`,
+    ]);
+  }
+  await run.tx.execute(`DROP TABLE _ir_consistency`);
 }

@@ -4,6 +4,7 @@ import { candidateSources, entityColumn as e } from './entity-columns.js';
 import type { IntegrationFieldPlan, RulePlan } from './integration-plan.js';
 import { runAll, type IntegrationRun } from './integration-run.js';
 import { replaceTemp } from './match-rounds.js';
+import { keepsRaw } from './mapping.js';
 import { rankingRecord } from './rule-scores.js';
 
 const CHUNK = 500;
@@ -24,7 +25,8 @@ export async function applyCustomRule(run: IntegrationRun, field: IntegrationFie
   const pairs = sources.flatMap((a, i) => sources.slice(i + 1).map((b) => `(_tied${a.rank} AND _tied${b.rank} AND ${q(e.norm(a.rank, field.name))} IS DISTINCT FROM ${q(e.norm(b.rank, field.name))})`));
   const picks: string[] = [];
   if (pairs.length > 0) {
-    const columns = sources.flatMap((s) => [`_tied${s.rank}`, q(e.value(s.rank, field.name)), q(e.updated(s.rank)), q(e.trust(s.rank))]);
+    const withRaw = keepsRaw(plan, field);
+    const columns = sources.flatMap((s) => [`_tied${s.rank}`, q(e.value(s.rank, field.name)), ...(withRaw ? [q(e.raw(s.rank, field.name))] : []), q(e.updated(s.rank)), q(e.trust(s.rank))]);
     const { rows } = await tx.query(`SELECT master_id, ${columns.join(', ')} FROM (
         SELECT *, ${sources.map((s) => `${tied(s.rank)} AS _tied${s.rank}`).join(', ')} FROM (SELECT *, ${best} AS _best FROM ${ENTITIES}) b
       ) t WHERE ${pairs.join(' OR ')} ORDER BY master_id`);
@@ -34,7 +36,9 @@ export async function applyCustomRule(run: IntegrationRun, field: IntegrationFie
         .filter((s) => row[`_tied${s.rank}`] === true)
         .map((s) => {
           const updated = row[e.updated(s.rank)];
-          return { source: s.name, value: String(row[e.value(s.rank, field.name)]), raw: null, updatedAt: updated === null ? null : String(updated), priority: s.rank, trust: Number(row[e.trust(s.rank)]) };
+          const value = String(row[e.value(s.rank, field.name)]);
+          const raw = withRaw ? row[e.raw(s.rank, field.name)] : null;
+          return { source: s.name, value, raw: raw === null || raw === undefined || String(raw) === value ? null : String(raw), updatedAt: updated === null ? null : String(updated), priority: s.rank, trust: Number(row[e.trust(s.rank)]) };
         });
       let choice: ReturnType<typeof rule.fn>;
       try {

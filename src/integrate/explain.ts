@@ -187,6 +187,15 @@ export async function explainEntity(warehouse: Warehouse, plan: Plan, entity: st
   const masterId = await resolveId(warehouse, integration, id);
   const key = d.quoteIdent(integration.key);
   const { rows } = await warehouse.query(`SELECT field, value, source, rule, confidence, contested, candidates FROM ${d.table('gold', integration.tables.provenance)} WHERE ${key} = $1`, [masterId]);
+  if (rows.length === 0) {
+    const { rows: gone } = await warehouse.query(`SELECT source, source_key FROM ${d.table('gold', integration.tables.xref)} WHERE ${key} = $1 ORDER BY source`, [masterId]);
+    throw usageError({
+      code: 'entity_gone',
+      value: id,
+      message: `${integration.entity} ${masterId} has no current source record: ${gone.map((g) => `${String(g.source)} ${String(g.source_key)}`).join(', ') || 'its records'} left the sources, so it has no golden record any more.`,
+      hint: `The cross-reference keeps its id (gold.${integration.tables.xref}, active = false): a returning record gets it back.`,
+    });
+  }
   const order = new Map(integration.fields.map((f, i) => [f.name, i]));
   const fields = rows
     .map((r) => {

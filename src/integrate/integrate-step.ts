@@ -8,7 +8,7 @@ import { countConsistency, writeGoldenRecords } from './golden-record.js';
 import { outputTables, type IntegrationPlan } from './integration-plan.js';
 import type { IntegrationRun } from './integration-run.js';
 import { mapRecords } from './mapping.js';
-import { matchRecords, type MatchSummary } from './matching.js';
+import { keyOnly, matchRecords, type MatchSummary } from './matching.js';
 import { writeProvenance } from './provenance.js';
 import { writeSourceScorecard } from './quality.js';
 import { collectEntities, resolveFields } from './survivorship.js';
@@ -33,11 +33,12 @@ function resolveAllBecause(ctx: StepContext, plan: IntegrationPlan, before: Part
   return undefined;
 }
 
-function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, changes: RecordChanges, duplicates: number): string {
+function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, affected: number, changes: RecordChanges, duplicates: number): string {
   const entity = plan.entity;
   const parts: string[] = [];
   if (allBecause) parts.push(`${allBecause}: resolved all ${resolved} ${entity} records`);
   else parts.push(`re-resolved ${resolved} ${entity} record${resolved === 1 ? '' : 's'} (${changes.changed} source record${changes.changed === 1 ? '' : 's'} new or changed, ${changes.removed} gone)`);
+  if (affected > resolved) parts.push(`${affected - resolved} ${entity} record${affected - resolved === 1 ? '' : 's'} removed: no source record left`);
   if (match.fresh > 0) parts.push(`matched ${match.fresh} new record${match.fresh === 1 ? '' : 's'}: ${match.joinedExisting} into existing ${entity} records, ${match.newEntities} new ${entity} record${match.newEntities === 1 ? '' : 's'}`);
   if (match.released > 0) parts.push(`${match.released} record${match.released === 1 ? '' : 's'} moved by overrides`);
   if (duplicates > 0) parts.push(`${duplicates} duplicate source record${duplicates === 1 ? '' : 's'} ignored (same key, older)`);
@@ -87,7 +88,7 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     const before = state ? decode(state.fingerprint) : undefined;
     const allBecause = resolveAllBecause(ctx, plan, before, await tablesExist(ctx, tx, plan, ['master', 'provenance']));
     await ensureCrossReference(run);
-    const mapping = await mapRecords(run, types);
+    const mapping = await mapRecords(run, types, !keyOnly(plan));
     const match = await matchRecords(run);
     const changes = await countChanges(run);
     const affected = await markAffected(run, allBecause !== undefined, changes);
@@ -101,13 +102,13 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     }
     const changed = allBecause !== undefined || affected > 0 || changes.changed > 0 || changes.removed > 0 || !goldExists;
     if (changed) {
-      await rewriteCrossReference(run, allBecause !== undefined || affected > 0, mapping.records, changes);
+      await rewriteCrossReference(run, { resolved: allBecause !== undefined || affected > 0, all: allBecause !== undefined, records: mapping.records, affected, changes });
       await writeSourceScorecard(run);
     }
     const version = changed ? ctx.runId : (state?.version ?? ctx.runId);
     const now = ctx.clock.now();
     for (const table of [step, ...outputTables(plan)]) await writeTableState(tx, table, { fingerprint, lastBatchId: 0, inputs, version }, now);
-    const message = changed ? describe(plan, allBecause, match, resolved, changes, mapping.duplicates) : `no source record changed: ${mapping.records} records checked`;
+    const message = changed ? describe(plan, allBecause, match, resolved, affected, changes, mapping.duplicates) : `no source record changed: ${mapping.records} records checked`;
     const outcome: StepOutcome = { ...emptyOutcome(step, 'integrate'), status: 'success', rowsIn: mapping.records, rowsWritten: resolved, message, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
     return outcome;

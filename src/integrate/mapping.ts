@@ -73,10 +73,10 @@ export interface MappingSummary {
 /**
  * Maps every source's records to the canonical fields in one set-based pass: value maps, cleaning, the business
  * timestamp, a hash of everything mapped (to see which records changed since the last run), and per record how many
- * fields it fills and how many of those are valid. Records get ids in (priority, key) order, so ties break the same
- * way on every run.
+ * fields it fills and how many of those are valid. With `ordered`, records get ids in (priority, key) order, so
+ * matching's ties break the same way on every run (matching by key alone needs no such order, and skips the sort).
  */
-export async function mapRecords(run: IntegrationRun, types: ReadonlyMap<string, ColumnTypes>): Promise<MappingSummary> {
+export async function mapRecords(run: IntegrationRun, types: ReadonlyMap<string, ColumnTypes>, ordered: boolean): Promise<MappingSummary> {
   const { d, plan, tx } = run;
   const q = (n: string): string => d.quoteIdent(n);
   const used = matchingFields(plan);
@@ -85,7 +85,7 @@ export async function mapRecords(run: IntegrationRun, types: ReadonlyMap<string,
   const valid = plan.fields.map((f) => `CASE WHEN ${q(f.name)} IS NOT NULL AND ${validExpr(d, q(f.name), f.valid)} THEN 1 ELSE 0 END`).join(' + ');
   const norms = plan.fields.filter((f) => used.has(f.name)).map((f) => `${normalise(d, f.kind, q(f.name))} AS ${q(normColumn(f.name))}`);
   const records = (from: string): string => `CREATE TEMP TABLE ${WORK.records} AS
-    SELECT row_number() OVER (ORDER BY _src, _key) AS _rec, ${mapped.join(', ')}, ${d.changeHash(mapped.slice(3))} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
+    SELECT row_number() OVER (${ordered ? 'ORDER BY _src, _key' : ''}) AS _rec, ${mapped.join(', ')}, ${d.changeHash(mapped.slice(3))} AS _hash, ${present} AS _present, ${valid} AS _valid${norms.length ? `, ${norms.join(', ')}` : ''}
     FROM ${from}`;
   await tx.execute(records(`(${plan.sources.map((s) => sourceSelect(d, plan, s, types.get(s.name) ?? new Map())).join('\nUNION ALL\n')}) mapped`));
   const total = await count(run, `SELECT count(*) FROM ${WORK.records}`);

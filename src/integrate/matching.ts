@@ -34,6 +34,8 @@ export async function matchRecords(run: IntegrationRun): Promise<MatchSummary> {
     FROM ${WORK.records} r JOIN ${xref} x ON x.source = r._source AND x.source_key = r._key`);
   await run.tx.execute(`CREATE TEMP TABLE _ir_known AS SELECT _rec, _src, master_id FROM ${WORK.prior}`);
 
+  if (keyOnly(plan)) return matchByKeyOnly(run);
+
   const links = [...refRows(run, 'must', plan.match.mustLink), ...refRows(run, 'cannot', plan.match.cannotLink)];
   await run.tx.execute(`CREATE TEMP TABLE _ir_links (kind VARCHAR, a BIGINT, b BIGINT)`);
   if (links.length > 0) {
@@ -76,6 +78,43 @@ export async function matchRecords(run: IntegrationRun): Promise<MatchSummary> {
     await mergeRounds(run, frozen);
   }
   return finishMatching(run, frozen, fresh, released);
+}
+
+/** Matching by the shared key alone (no field rules, no fuzzy rules, no overrides) needs no clusters at all. */
+export function keyOnly(plan: IntegrationRun['plan']): boolean {
+  const m = plan.match;
+  return m.byKey && m.deterministic.length === 0 && !m.fuzzy && m.mustLink.length === 0 && m.cannotLink.length === 0;
+}
+
+/**
+ * The key-only case in three set-based statements, with work proportional to the fresh records: a fresh record joins
+ * the earlier entity holding its key (when that entity has no record of its source yet); the others found one new
+ * entity per key, named by the key — or `<source>:<key>` of its founder when an entity already has that id.
+ */
+async function matchByKeyOnly(run: IntegrationRun): Promise<MatchSummary> {
+  const { d, plan } = run;
+  const xref = goldTable(run, 'xref');
+  const key = d.quoteIdent(plan.key);
+  await runAll(run, [
+    `CREATE TEMP TABLE _ir_fresh AS SELECT r._rec, r._src, r._source, r._key FROM ${WORK.records} r WHERE NOT EXISTS (SELECT 1 FROM _ir_known k WHERE k._rec = r._rec)`,
+    `CREATE TEMP TABLE _ir_keyhit AS SELECT f._rec, min(k.master_id) AS master_id
+       FROM _ir_fresh f JOIN ${WORK.records} r ON r._key = f._key JOIN _ir_known k ON k._rec = r._rec
+       WHERE NOT EXISTS (SELECT 1 FROM _ir_known o WHERE o.master_id = k.master_id AND o._src = f._src)
+       GROUP BY f._rec`,
+    `CREATE TEMP TABLE _ir_newkeys AS SELECT f._key, min(f._src) AS founder, ${d.argMax('f._source', ['-f._src'])} AS founder_source
+       FROM _ir_fresh f WHERE NOT EXISTS (SELECT 1 FROM _ir_keyhit h WHERE h._rec = f._rec) GROUP BY f._key`,
+    `CREATE TEMP TABLE ${WORK.members} AS
+       SELECT _rec, master_id, FALSE AS fresh, CAST(NULL AS VARCHAR) AS how, CAST(NULL AS DOUBLE) AS weight FROM _ir_known
+       UNION ALL SELECT _rec, master_id, TRUE, 'key', NULL FROM _ir_keyhit
+       UNION ALL SELECT f._rec, CASE WHEN NOT EXISTS (SELECT 1 FROM ${xref} x WHERE x.${key} = n._key) THEN n._key ELSE n.founder_source || ':' || n._key END,
+         TRUE, CASE WHEN f._src = n.founder THEN 'new' ELSE 'key' END, NULL
+       FROM _ir_fresh f JOIN _ir_newkeys n ON n._key = f._key WHERE NOT EXISTS (SELECT 1 FROM _ir_keyhit h WHERE h._rec = f._rec)`,
+  ]);
+  const fresh = await count(run, `SELECT count(*) FROM _ir_fresh`);
+  const joinedExisting = await count(run, `SELECT count(*) FROM _ir_keyhit`);
+  const newEntities = await count(run, `SELECT count(*) FROM _ir_newkeys`);
+  await runAll(run, ['_ir_known', '_ir_fresh', '_ir_keyhit', '_ir_newkeys'].map((t) => `DROP TABLE ${t}`));
+  return { fresh, joinedExisting, newEntities, released: 0 };
 }
 
 /** The same key in two systems is the same entity: set-based, without pairwise edges (the common case at scale). */

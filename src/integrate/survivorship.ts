@@ -100,6 +100,16 @@ export async function resolveFields(run: IntegrationRun): Promise<void> {
   const best = layer(stages.flatMap((s) => s.best), `SELECT * FROM ${ENTITIES}`);
   const winner = layer(stages.flatMap((s) => s.winner), best);
   const judged = layer(stages.flatMap((s) => s.judged), winner);
-  // Everything the entity row held stays: provenance builds each field's candidate list from it.
-  await run.tx.execute(`CREATE TEMP TABLE ${RESOLVED} AS ${layer(stages.flatMap((s) => s.resolved), judged)}`);
+  // What later stages read: per source its presence, record id and timestamp; per field the candidates' values (for
+  // provenance's candidate lists) and the outcome. Norms, trust and ranking records stay behind.
+  const q = (n: string): string => run.d.quoteIdent(n);
+  const kept = [
+    'master_id',
+    ...plan.sources.flatMap((s) => [e.present(s.rank), e.record(s.rank), e.updated(s.rank)]),
+    ...plan.fields.flatMap((f) => [
+      ...candidateSources(plan, f).flatMap((s) => [e.value(s.rank, f.name), ...(keepsRaw(plan, f) ? [e.raw(s.rank, f.name)] : []), r.compatible(s.rank, f.name)]),
+      r.winner(f.name), r.value(f.name), r.source(f.name), r.rule(f.name),
+    ]),
+  ].map((c) => (c === 'master_id' ? c : q(c)));
+  await run.tx.execute(`CREATE TEMP TABLE ${RESOLVED} AS SELECT ${[...kept, ...stages.flatMap((s) => s.resolved)].join(', ')} FROM (${judged}) resolved`);
 }

@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import type pg from 'pg';
-import { PgoutputParser } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput-parser.js';
-import type { Message } from 'pg-logical-replication/dist/output-plugins/pgoutput/pgoutput.types.js';
+import copyStreams from 'pg-copy-streams';
 import { RefineryError } from '../../errors.js';
 import { EXTRACT_NULL } from './postgres-extract.js';
 import { quoteIdent, quoteTable } from './postgres-connection.js';
+import { BinaryCopyRows, CsvSink, PgoutputCsvDecoder } from './pgoutput-csv.js';
 
 /**
  * Log-based change data capture from PostgreSQL with the built-in `pgoutput` plugin. Changes are read with
@@ -67,73 +67,40 @@ export interface ChangeBatch {
 /**
  * Writes the slot's pending changes for `table` (after `afterLsn`, up to `uptoLsn`) to a CSV file with the
  * table's columns plus _op and _lsn, in commit order. Values stay the server's text: nothing is parsed.
+ *
+ * The changes come as one binary COPY of the peeked messages — raw bytes, no per-row round trips or hex — and are
+ * decoded straight into CSV (see pgoutput-csv.ts), so a backlog of a million changes never becomes a million objects.
  */
 export async function writeChanges(
   client: pg.Client,
   opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; path: string },
 ): Promise<ChangeBatch> {
-  const parser = new PgoutputParser();
   const [schema, name] = opts.table.split('.') as [string, string];
   const out = createWriteStream(opts.path);
-  const write = (line: string): Promise<void> => (out.write(line) ? Promise.resolve() : new Promise((r) => out.once('drain', () => r())));
-  await write(`${[...opts.columns, '_op', '_lsn'].map(csvField).join(',')}\n`);
-  const after = lsnValue(opts.afterLsn);
-  let changes = 0;
-  let lastLsn: string | undefined;
-  // A change belongs to its transaction: the transaction's end LSN (known from its Begin message) is what orders
-  // changes, what the warehouse stores, and what the slot is advanced to. Per-message LSNs can sit below it.
-  // Changes wait in `pending` until their transaction's Commit tells its end LSN.
-  let pending: Message[] = [];
-  // Read in pages so a large backlog never sits in memory at once.
-  await client.query('BEGIN');
+  const sink = new CsvSink(out);
+  sink.text(`${[...opts.columns, '_op', '_lsn'].map(csvField).join(',')}\n`);
+  const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink);
+  const rows = new BinaryCopyRows((message) => decoder.message(message));
+  const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+  // COPY takes no parameters: the slot and publication names are checked identifiers, the LSN is the server's own.
+  const copy = client.query(
+    copyStreams.to(
+      `COPY (SELECT data FROM pg_logical_slot_peek_binary_changes(${literal(opts.slot)}, ${literal(opts.uptoLsn)}::pg_lsn, NULL, 'proto_version', '1', 'publication_names', ${literal(opts.publication)})) TO STDOUT WITH (FORMAT binary)`,
+    ),
+  );
   try {
-    await client.query(
-      `DECLARE changes NO SCROLL CURSOR FOR SELECT lsn::text AS lsn, data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`,
-      [opts.slot, opts.uptoLsn, opts.publication],
-    );
-    for (;;) {
-      const { rows } = await client.query<{ lsn: string; data: Buffer }>(`FETCH 10000 FROM changes`);
-      if (rows.length === 0) break;
-      for (const row of rows) {
-        const message = parser.parse(row.data) as Message;
-        if (message.tag === 'begin') {
-          pending = [];
-          continue;
-        }
-        if (message.tag === 'commit') {
-          const txEnd = normalizeLsn(message.commitEndLsn ?? row.lsn);
-          if (lsnValue(txEnd) > after) {
-            for (const change of pending) {
-              if (change.tag !== 'insert' && change.tag !== 'update' && change.tag !== 'delete') continue;
-              const values = change.tag === 'delete' ? (change.old ?? change.key ?? {}) : change.new;
-              const line = [...opts.columns.map((c) => (values[c] === null || values[c] === undefined ? EXTRACT_NULL : String(values[c]))), change.tag, txEnd];
-              await write(`${line.map((v) => (v === EXTRACT_NULL ? v : csvField(v))).join(',')}\n`);
-              changes++;
-            }
-            lastLsn = txEnd;
-          }
-          pending = [];
-          continue;
-        }
-        if (message.tag === 'relation') {
-          // Keep the server's text: the parser would otherwise turn values into JavaScript types.
-          for (const column of message.columns) column.parser = (raw: unknown) => raw;
-          continue;
-        }
-        if (message.tag !== 'insert' && message.tag !== 'update' && message.tag !== 'delete') continue;
-        if (message.relation.schema !== schema || message.relation.name !== name) continue;
-        pending.push(message);
-      }
+    for await (const chunk of copy) {
+      rows.push(chunk as Buffer);
+      await sink.drained();
     }
-    await client.query('CLOSE changes');
-    await client.query('COMMIT');
+    if (!rows.done) throw new Error('the change stream ended before its trailer');
+    sink.flush();
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
     out.destroy();
     throw error;
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { changes, ...(lastLsn ? { lastLsn } : {}) };
+  return { changes: decoder.changes, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}) };
 }
 
 /** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */

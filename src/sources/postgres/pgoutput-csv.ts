@@ -1,0 +1,330 @@
+import type { Writable } from 'node:stream';
+
+/**
+ * pgoutput (protocol version 1) messages of one table, decoded straight from their bytes into the CSV lines of a
+ * change extract: the table's columns, then _op and _lsn. No object per change and no text decoding — values are
+ * copied as the server sent them (its text form), quoted when CSV needs it — which is what lets a million changes
+ * stream in seconds. Message formats: https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
+ *
+ * A change belongs to its transaction: the transaction's end LSN (from its Commit) orders changes, is what the
+ * warehouse stores, and is what the slot is advanced to. Changes wait, encoded, until their Commit tells it; a
+ * transaction ending at or before `afterLsn` was already delivered and is dropped.
+ */
+export class PgoutputCsvDecoder {
+  /** Per relation id: for each wanted column, its position in the relation (-1: not there), and its key flags. */
+  private readonly relations = new Map<number, { positions: number[]; key: boolean[] } | null>();
+  private readonly pending = new ByteBuffer(1 << 16);
+  private readonly lineEnds: number[] = [];
+  private readonly fieldStart: number[] = [];
+  private readonly fieldEnd: number[] = [];
+  private readonly fieldKind: number[] = [];
+  private oldStart: number[] = [];
+  private oldEnd: number[] = [];
+  private oldKind: number[] = [];
+  changes = 0;
+  lastLsn: string | undefined;
+
+  constructor(
+    private readonly schema: string,
+    private readonly table: string,
+    private readonly columns: readonly string[],
+    private readonly after: number,
+    private readonly out: CsvSink,
+  ) {}
+
+  message(m: Buffer): void {
+    const tag = m[0];
+    switch (tag) {
+      case 0x42: // B: Begin
+        this.pending.length = 0;
+        this.lineEnds.length = 0;
+        return;
+      case 0x43: // C: Commit — flags (1), commit LSN (8), end LSN (8), time (8)
+        this.commit(lsnText(m.readUInt32BE(10), m.readUInt32BE(14)));
+        return;
+      case 0x52: // R: Relation
+        this.relation(m);
+        return;
+      case 0x49: // I: Insert
+      case 0x55: // U: Update
+      case 0x44: // D: Delete
+        this.change(m, tag);
+        return;
+      case 0x4f: // O: Origin
+      case 0x59: // Y: Type
+      case 0x54: // T: Truncate
+      case 0x4d: // M: logical decoding message
+        return;
+      default:
+        throw new Error(`unknown pgoutput message '${String.fromCharCode(tag ?? 0)}'`);
+    }
+  }
+
+  private relation(m: Buffer): void {
+    const id = m.readInt32BE(1);
+    let at = 5;
+    const cstring = (): string => {
+      const end = m.indexOf(0, at);
+      const text = m.toString('utf8', at, end);
+      at = end + 1;
+      return text;
+    };
+    const schema = cstring();
+    const name = cstring();
+    at += 1; // replica identity
+    const count = m.readInt16BE(at);
+    at += 2;
+    const names: string[] = [];
+    const key: boolean[] = [];
+    for (let i = 0; i < count; i++) {
+      key.push(((m[at] ?? 0) & 1) === 1);
+      at += 1;
+      names.push(cstring());
+      at += 8; // type oid, type modifier
+    }
+    this.relations.set(id, schema === this.schema && name === this.table ? { positions: this.columns.map((c) => names.indexOf(c)), key } : null);
+  }
+
+  private change(m: Buffer, tag: number): void {
+    const relation = this.relations.get(m.readInt32BE(1));
+    if (relation === undefined) throw new Error('pgoutput change for a relation it has not described');
+    if (relation === null) return;
+    let at = 5;
+    let keysOnly = false;
+    let withOld = false;
+    if (tag === 0x49) {
+      at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+    } else {
+      const sub = m[at];
+      if (tag === 0x44) {
+        // A delete carries the old key (K) or, with REPLICA IDENTITY FULL, the whole old row (O).
+        keysOnly = sub === 0x4b;
+        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      } else if (sub === 0x4e) {
+        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      } else {
+        // K (key changed) or O (full old row), then N and the new row; an unchanged TOASTed value of the new row
+        // is the old row's value when the old row came along.
+        withOld = sub === 0x4f;
+        at = this.tuple(m, at + 1, this.oldStart, this.oldEnd, this.oldKind);
+        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      }
+    }
+    const p = this.pending;
+    const { positions, key } = relation;
+    for (let i = 0; i < positions.length; i++) {
+      if (i > 0) p.byte(0x2c);
+      const position = positions[i] as number;
+      let kind = position < 0 ? 0x6e : (this.fieldKind[position] as number);
+      let start = this.fieldStart[position] as number;
+      let end = this.fieldEnd[position] as number;
+      if (kind === 0x75 && withOld) {
+        kind = this.oldKind[position] as number;
+        start = this.oldStart[position] as number;
+        end = this.oldEnd[position] as number;
+      }
+      // NULL, a value not sent (unchanged TOAST without the old row), and a non-key column of a key-only row.
+      if ((kind !== 0x74 && kind !== 0x62) || (keysOnly && !key[position])) p.nullMarker();
+      else p.field(m, start, end);
+    }
+    p.append(tag === 0x49 ? INSERT : tag === 0x55 ? UPDATE : DELETE);
+    this.lineEnds.push(p.length);
+  }
+
+  /** Reads a TupleData at `at` into the given arrays (start, end, kind per column); returns the offset after it. */
+  private tuple(m: Buffer, at: number, start: number[], end: number[], kind: number[]): number {
+    const count = m.readInt16BE(at);
+    at += 2;
+    for (let i = 0; i < count; i++) {
+      const k = m[at] as number;
+      at += 1;
+      kind[i] = k;
+      if (k === 0x74 || k === 0x62) {
+        const length = m.readInt32BE(at);
+        start[i] = at + 4;
+        end[i] = at + 4 + length;
+        at = end[i] as number;
+      } else if (k !== 0x6e && k !== 0x75) {
+        throw new Error(`unknown pgoutput column kind '${String.fromCharCode(k)}'`);
+      }
+    }
+    return at;
+  }
+
+  private commit(txEnd: string): void {
+    if (lsnNumber(txEnd) > this.after) {
+      const suffix = Buffer.from(`${txEnd}\n`);
+      let from = 0;
+      for (const to of this.lineEnds) {
+        this.out.line(this.pending.bytes, from, to, suffix);
+        from = to;
+      }
+      this.changes += this.lineEnds.length;
+      this.lastLsn = txEnd;
+    }
+    this.pending.length = 0;
+    this.lineEnds.length = 0;
+  }
+}
+
+/**
+ * Splits the byte stream of `COPY (SELECT data FROM ...) TO STDOUT (FORMAT binary)` into its one-column rows.
+ * Feed it chunks in order; it calls `row` with each value (a view into the chunk, valid during the call).
+ */
+export class BinaryCopyRows {
+  private carry: Buffer | undefined;
+  private headerDone = false;
+  done = false;
+
+  constructor(private readonly row: (value: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    let at = 0;
+    if (!this.headerDone) {
+      // PGCOPY\n\377\r\n\0, flags (4), header extension length (4) and the extension.
+      if (buf.length < 19 || buf.length < 19 + buf.readInt32BE(15)) {
+        this.carry = buf;
+        return;
+      }
+      if (buf.toString('latin1', 0, 11) !== 'PGCOPY\n\xff\r\n\0') throw new Error('not a binary COPY stream');
+      at = 19 + buf.readInt32BE(15);
+      this.headerDone = true;
+    }
+    while (!this.done && buf.length - at >= 2) {
+      const fields = buf.readInt16BE(at);
+      if (fields === -1) {
+        this.done = true;
+        at += 2;
+        break;
+      }
+      if (fields !== 1) throw new Error(`expected one column per COPY row, got ${fields}`);
+      if (buf.length - at < 6) break;
+      const length = buf.readInt32BE(at + 2);
+      if (length < 0) throw new Error('unexpected NULL in a change row');
+      if (buf.length - at - 6 < length) break;
+      this.row(buf.subarray(at + 6, at + 6 + length));
+      at += 6 + length;
+    }
+    this.carry = at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
+  }
+}
+
+/** Buffered writes to a file stream, in large chunks; `drained` resolves once the stream wants more. */
+export class CsvSink {
+  private buffer = Buffer.allocUnsafe(1 << 20);
+  private length = 0;
+  private backlog = false;
+
+  constructor(private readonly stream: Writable) {}
+
+  write(bytes: Buffer, start: number, end: number): void {
+    const size = end - start;
+    if (this.length + size > this.buffer.length) this.flush(size);
+    bytes.copy(this.buffer, this.length, start, end);
+    this.length += size;
+  }
+
+  text(text: string): void {
+    const bytes = Buffer.from(text);
+    this.write(bytes, 0, bytes.length);
+  }
+
+  /** Bytes [start, end) of `bytes`, then `suffix`: copied byte by byte, cheaper than Buffer#copy for short lines. */
+  line(bytes: Buffer, start: number, end: number, suffix: Buffer): void {
+    const size = end - start + suffix.length;
+    if (this.length + size > this.buffer.length) this.flush(size);
+    const out = this.buffer;
+    let o = this.length;
+    for (let i = start; i < end; i++) out[o++] = bytes[i] as number;
+    for (let i = 0; i < suffix.length; i++) out[o++] = suffix[i] as number;
+    this.length = o;
+  }
+
+  async drained(): Promise<void> {
+    if (!this.backlog) return;
+    this.backlog = false;
+    await new Promise<void>((resolve) => this.stream.once('drain', () => resolve()));
+  }
+
+  /** Hands the buffered bytes to the stream (which keeps them), and starts a fresh buffer. */
+  flush(room = 0): void {
+    if (this.length > 0 && !this.stream.write(this.buffer.subarray(0, this.length))) this.backlog = true;
+    this.buffer = Buffer.allocUnsafe(Math.max(1 << 20, room));
+    this.length = 0;
+  }
+}
+
+/** A growable byte buffer for one transaction's encoded lines. */
+class ByteBuffer {
+  bytes: Buffer;
+  length = 0;
+
+  constructor(size: number) {
+    this.bytes = Buffer.allocUnsafe(size);
+  }
+
+  private room(size: number): void {
+    if (this.length + size <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + size));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.bytes[this.length++] = b;
+  }
+
+  /** The extract's NULL marker (\N), unquoted. */
+  nullMarker(): void {
+    this.room(2);
+    this.bytes[this.length++] = 0x5c;
+    this.bytes[this.length++] = 0x4e;
+  }
+
+  append(bytes: Buffer): void {
+    this.room(bytes.length);
+    bytes.copy(this.bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** A value as a CSV field: quoted (quotes doubled) when it holds a quote, comma or line break, is empty, or reads \N. */
+  field(source: Buffer, start: number, end: number): void {
+    // Copied while looking for what needs quoting (byte by byte: values are short, Buffer#copy costs more).
+    this.room(2 * (end - start) + 2);
+    const out = this.bytes;
+    let o = this.length;
+    let quote = end === start || (end - start === 2 && source[start] === 0x5c && source[start + 1] === 0x4e);
+    for (let i = start; i < end; i++) {
+      const b = source[i] as number;
+      out[o++] = b;
+      if (b === 0x22 || b === 0x2c || b === 0x0a || b === 0x0d) quote = true;
+    }
+    if (!quote) {
+      this.length = o;
+      return;
+    }
+    o = this.length;
+    out[o++] = 0x22;
+    for (let i = start; i < end; i++) {
+      const b = source[i] as number;
+      out[o++] = b;
+      if (b === 0x22) out[o++] = 0x22;
+    }
+    out[o++] = 0x22;
+    this.length = o;
+  }
+}
+
+const [INSERT, UPDATE, DELETE] = [',insert,', ',update,', ',delete,'].map((op) => Buffer.from(op)) as [Buffer, Buffer, Buffer];
+
+/** The server's own spelling of an LSN ('0/1E06E38'). */
+function lsnText(hi: number, lo: number): string {
+  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
+}
+
+function lsnNumber(lsn: string): number {
+  const [hi, lo] = lsn.split('/') as [string, string];
+  return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
+}
