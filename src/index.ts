@@ -9,12 +9,35 @@ export type {
   CheckRule,
   CleanRule,
   ColumnConfig,
+  ContractMode,
   CsvConfig,
+  DatabaseConnectionConfig,
   FileSourceConfig,
   GoldModelConfig,
+  CustomSurvivor,
+  FieldComparison,
+  FieldKind,
+  FuzzyMatchConfig,
+  IntegrationConfig,
+  IntegrationFieldConfig,
+  IntegrationSourceConfig,
+  MatchConfig,
+  SurvivorCandidate,
+  SurvivorshipRule,
+  SurvivorshipRuleName,
+  ValidityRule,
+  HttpPaginationConfig,
+  HttpSourceConfig,
+  LoadConfig,
+  MysqlSourceConfig,
+  PostgresSourceConfig,
+  SourceConfig,
   LogicalType,
   OpenLineageConfig,
+  PartitionBy,
   ProjectConfig,
+  PublishConfig,
+  SchemaContract,
   SilverTableConfig,
   WarehouseConfig,
 } from './config/types.js';
@@ -30,9 +53,12 @@ export { EngineError } from './warehouse/engine-error.js';
 export { DuckDBWarehouse } from './warehouse/duckdb/duckdb-warehouse.js';
 export type { Warehouse, SqlDialect, SqlSession, WarehouseCapabilities, Introspector, QueryResult } from './warehouse/warehouse.js';
 export { scaffoldProject, listTemplates } from './templates.js';
+export { schemaHistory, latestSchema, type SchemaEntry, type SchemaChange } from './layers/schema-history.js';
 export { buildLineageGraph, type LineageGraph, type LineageEdge, type LineageDataset, type TableEdge } from './lineage/column-lineage.js';
 export { walkColumns, walkTables, resolveTarget, type Direction } from './lineage/lineage-graph.js';
 export { traceRow, type TraceReport, type SilverTrace, type TracedBronzeRow, type BronzeFate } from './lineage/row-trace.js';
 export { openLineageListener, lineageEventsFile } from './lineage/openlineage-emitter.js';
 export type { RunEvent } from './lineage/openlineage-events.js';
 export type { RunListener } from './orchestrator/run-listener.js';
+export { explainEntity, type EntityExplanation, type FieldExplanation, type CandidateExplanation } from './integrate/explain.js';
+export type { IntegrationPlan } from './integrate/integration-plan.js';

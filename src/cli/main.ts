@@ -21,6 +21,7 @@ import { registerCdcDrop } from './commands/cdc-drop.js';
 import { registerExplain } from './commands/explain.js';
 import { registerLineage } from './commands/lineage.js';
 import { registerTrace } from './commands/trace.js';
+import { registerSchema } from './commands/schema.js';
 import { color } from './output.js';
 
 // A closed pipe (`refinery history | head`) is the reader's choice, not an error.
@@ -62,6 +63,7 @@ registerCdcDrop(program);
 registerExplain(program);
 registerLineage(program);
 registerTrace(program);
+registerSchema(program);
 registerDemo(program);
 
 program.addHelpText(

@@ -63,7 +63,9 @@ export function renderStep(outcome: StepOutcome, verbose = false): string {
   for (const f of outcome.files) {
     const line = fileLine(f);
     if (line) lines.push(line);
+    for (const note of f.schema ?? []) lines.push(`      ${color.yellow('schema:')} ${note}`);
   }
+  if (outcome.kind === 'bronze' && outcome.status === 'success' && outcome.message) lines.push(`    ${color.dim(outcome.message)}`);
   return lines.join('\n');
 }
 

@@ -66,7 +66,7 @@ export function fromZodIssue(ctx: IssueContext, issue: z.core.$ZodIssue): ErrorD
   const value = valueAt(ctx.config, path);
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const known = knownKeysAt(path) ?? [];
+      const known = knownKeysAt(path, ctx.config) ?? [];
       const keys = issue.keys;
       const suggestion = keys.map((k) => closest(k, known)).find((s) => s !== undefined);
       return configIssue(ctx, [...path, keys[0] ?? ''], {

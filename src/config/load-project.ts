@@ -6,14 +6,15 @@ import { createJiti } from 'jiti';
 import { RefineryError, configError, usageError, type ErrorData } from '../errors.js';
 import type { SqlParser } from '../warehouse/warehouse.js';
 import { closest, configIssue, fromZodIssue, type IssueContext, type KeyPath } from './config-issues.js';
-import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan, type PostgresSourcePlan, type FileSourcePlan } from './plan.js';
+import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan, type PostgresSourcePlan, type FileSourcePlan, type MysqlSourcePlan, type HttpSourcePlan } from './plan.js';
 import { projectSchema } from './project-schema.js';
-import type { FileSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
+import type { FileSourceConfig, HttpSourceConfig, MysqlSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
 import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
 import { parseDuration } from '../orchestrator/durations.js';
 import { cronProblem } from '../orchestrator/schedule.js';
 import { integrationIssues, integrationOutputs, integrationPlan } from '../integrate/integration-config.js';
 import { outputTables, type IntegrationPlan } from '../integrate/integration-plan.js';
+import { INGEST_DATE, contractPlan, downstreamPartitions, partitionPlans, publishPlan, schemaConfigIssues } from './schema-config.js';
 
 export const CONFIG_FILE_NAMES = ['refinery.config.ts', 'refinery.config.mts', 'refinery.config.js', 'refinery.config.mjs'];
 
@@ -70,7 +71,7 @@ export async function readProject(projectDir: string): Promise<LoadedProject> {
   }
   const parsed = projectSchema.safeParse(loaded);
   const issues: ErrorData[] = parsed.success ? [] : parsed.error.issues.map((i) => fromZodIssue(ctx, i));
-  if (issues.length === 0) issues.push(...semanticIssues(ctx, loaded as ProjectConfig));
+  if (issues.length === 0) issues.push(...semanticIssues(ctx, loaded as ProjectConfig), ...schemaConfigIssues(ctx, loaded as ProjectConfig));
   if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
   return { dir, file, text, config: loaded as ProjectConfig };
 }
@@ -114,8 +115,12 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
   const silver = config.silver ?? {};
   const silverNames = Object.keys(silver);
   for (const [name, source] of Object.entries(sources)) {
-    if (source.kind === 'postgres') {
+    if (source.kind === 'postgres' || source.kind === 'mysql') {
       issues.push(...postgresSourceIssues(ctx, name, source));
+      continue;
+    }
+    if (source.kind === 'http') {
+      issues.push(...httpSourceIssues(ctx, name, source));
       continue;
     }
     if (!inferFormat(source)) {
@@ -148,7 +153,7 @@ function semanticIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[] {
     }
     const columnNames = Object.keys(table.columns);
     const fromSource = sources[from];
-    const declared = fromSource?.kind === 'postgres' ? undefined : fromSource?.columns;
+    const declared = fromSource && (fromSource.kind === undefined || fromSource.kind === 'files') ? fromSource.columns : undefined;
     const required = declared && declared.length > 0 ? declared : undefined;
     for (const [columnName, column] of Object.entries(table.columns)) {
       const raw = column.from ?? columnName;
@@ -342,7 +347,8 @@ function stepOptionIssues(ctx: IssueContext, config: ProjectConfig): ErrorData[]
   return issues;
 }
 
-function postgresSourceIssues(ctx: IssueContext, name: string, source: PostgresSourceConfig): ErrorData[] {
+/** Checks shared by the database sources (PostgreSQL and MySQL). */
+function postgresSourceIssues(ctx: IssueContext, name: string, source: PostgresSourceConfig | MysqlSourceConfig): ErrorData[] {
   const issues: ErrorData[] = [];
   const at = (...rest: KeyPath): KeyPath => ['sources', name, ...rest];
   const url = source.connection?.url;
@@ -379,6 +385,89 @@ function postgresSourceIssues(ctx: IssueContext, name: string, source: PostgresS
     }));
   }
   return issues;
+}
+
+function httpSourceIssues(ctx: IssueContext, name: string, source: HttpSourceConfig): ErrorData[] {
+  const issues: ErrorData[] = [];
+  const at = (...rest: KeyPath): KeyPath => ['sources', name, ...rest];
+  if (/:\/\/[^/@]*:[^/@]*@/.test(source.url) || /:\/\/[^/:@]+@/.test(source.url)) {
+    issues.push(configIssue(ctx, at('url'), {
+      code: 'config_secret_in_file',
+      value: source.url.replace(/(:\/\/)[^/@]*@/, '$1***@'),
+      problem: 'the URL contains credentials, and secrets must not live in the project file',
+      hint: `Remove them from the URL and send them as a header from an environment variable: auth: { valueEnv: '${name.toUpperCase()}_API_TOKEN', prefix: 'Bearer ' }.`,
+    }));
+  }
+  const load = source.load;
+  if (load?.strategy === 'cursor' && (!load.param || !load.field)) {
+    issues.push(configIssue(ctx, at('load'), {
+      code: 'config_cursor_needs_column',
+      problem: `the cursor strategy needs ${!load.param ? 'the query parameter that carries the watermark' : 'the record field whose greatest value becomes the next watermark'}`,
+      hint: "Add param: 'updated_since' (the API's parameter) and field: 'updated_at' (a field of each record) to load.",
+    }));
+  }
+  if (load && load.strategy !== 'cursor' && (load.param || load.field || load.since)) {
+    issues.push(configIssue(ctx, at('load', load.param ? 'param' : load.field ? 'field' : 'since'), {
+      code: 'config_option_needs_cursor',
+      problem: `param, field and since only apply to strategy 'cursor', not '${load.strategy}'`,
+      hint: "Remove it, or use strategy: 'cursor'.",
+    }));
+  }
+  return issues;
+}
+
+function mysqlPlan(name: string, s: MysqlSourceConfig): MysqlSourcePlan {
+  return {
+    kind: 'mysql',
+    name,
+    connection: { ...(s.connection ?? {}) },
+    table: s.table,
+    columns: s.columns ?? [],
+    key: asList(s.key),
+    load: {
+      strategy: s.load?.strategy ?? 'full',
+      ...(s.load?.cursor ? { cursor: s.load.cursor } : {}),
+      lagMs: s.load?.lag === undefined ? 0 : parseDuration(s.load.lag),
+      ...(s.load?.since ? { since: s.load.since } : {}),
+    },
+  };
+}
+
+function httpPlan(name: string, s: HttpSourceConfig): HttpSourcePlan {
+  const p = s.pagination ?? { type: 'none' };
+  const maxPages = 'maxPages' in p && p.maxPages !== undefined ? { maxPages: p.maxPages } : {};
+  const pagination: HttpSourcePlan['pagination'] =
+    p.type === 'page'
+      ? { type: 'page', param: p.param ?? 'page', sizeParam: p.sizeParam ?? 'per_page', size: p.size ?? 100, start: p.start ?? 1, ...maxPages }
+      : p.type === 'offset'
+        ? { type: 'offset', param: p.param ?? 'offset', limitParam: p.limitParam ?? 'limit', limit: p.limit ?? 100, ...maxPages }
+        : p.type === 'cursor'
+          ? { type: 'cursor', field: p.field.split('.'), param: p.param ?? 'cursor', ...maxPages }
+          : p.type === 'link'
+            ? { type: 'link', ...maxPages }
+            : { type: 'none' };
+  return {
+    kind: 'http',
+    name,
+    url: s.url,
+    params: Object.fromEntries(Object.entries(s.params ?? {}).map(([k, v]) => [k, String(v)])),
+    records: s.records ? s.records.split('.') : [],
+    pagination,
+    ...(s.auth ? { auth: { header: s.auth.header ?? 'Authorization', valueEnv: s.auth.valueEnv, prefix: s.auth.prefix ?? '' } } : {}),
+    ...(s.rateLimit ? { rateLimit: { perSecond: s.rateLimit.perSecond } } : {}),
+    request: {
+      timeoutMs: parseDuration(s.request?.timeout ?? '30s'),
+      attempts: s.request?.attempts ?? 5,
+      delayMs: parseDuration(s.request?.delay ?? '1s'),
+      maxDelayMs: parseDuration(s.request?.maxDelay ?? '30s'),
+    },
+    load: {
+      strategy: s.load?.strategy ?? 'full',
+      ...(s.load?.param ? { param: s.load.param } : {}),
+      ...(s.load?.field ? { field: s.load.field } : {}),
+      ...(s.load?.since ? { since: s.load.since } : {}),
+    },
+  };
 }
 
 function postgresPlan(project: string, name: string, s: PostgresSourceConfig): PostgresSourcePlan {
@@ -432,7 +521,7 @@ function fingerprint(value: unknown): string {
 export async function planProject(project: LoadedProject, parser: SqlParser): Promise<Plan> {
   const { config, dir, file, text } = project;
   const ctx: IssueContext = { file, text, config };
-  const sources: SourcePlan[] = Object.entries(config.sources ?? {}).map(([name, s]): SourcePlan => s.kind === 'postgres' ? postgresPlan(config.name, name, s) : ({
+  const sources: SourcePlan[] = Object.entries(config.sources ?? {}).map(([name, s]): SourcePlan => s.kind === 'postgres' ? postgresPlan(config.name, name, s) : s.kind === 'mysql' ? mysqlPlan(name, s) : s.kind === 'http' ? httpPlan(name, s) : ({
     kind: 'files',
     name,
     path: s.path,
@@ -444,8 +533,10 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
       escape: s.csv?.escape ?? s.csv?.quote ?? '"',
       encoding: s.csv?.encoding ?? 'utf-8',
     },
+    ...(s.renamed && Object.keys(s.renamed).length > 0 ? { renamed: { ...s.renamed } } : {}),
+    ...(s.publish ? { publish: publishPlan(dir, s.publish, [INGEST_DATE]) } : {}),
   }));
-  const silver: SilverPlan[] = Object.entries(config.silver ?? {}).map(([name, t]) => silverPlan(name, t));
+  const silver: SilverPlan[] = Object.entries(config.silver ?? {}).map(([name, t]) => silverPlan(dir, name, t));
   const issues: ErrorData[] = [];
   const known = new Set([...silver.map((s) => `silver.${s.name}`), ...Object.keys(config.gold ?? {}).map((g) => `gold.${g}`), ...integrationOutputs(config)]);
   const gold: GoldPlan[] = [];
@@ -484,7 +575,19 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
         }));
       }
     }
-    gold.push({ name, sql: model.sql, ...(model.key ? { key: model.key } : {}), reads: reads.sort(), fingerprint: fingerprint({ sql: model.sql.trim(), key: model.key ?? null }) });
+    const partitionBy = partitionPlans(model.partitionBy);
+    // The contract and the partitions decide how the table is refreshed: a change to them rebuilds it.
+    const schemaOptions = { ...(model.contract ? { contract: model.contract } : {}), ...(partitionBy.length > 0 ? { partitionBy } : {}) };
+    gold.push({
+      name,
+      sql: model.sql,
+      ...(model.key ? { key: model.key } : {}),
+      reads: reads.sort(),
+      contract: contractPlan(model.contract),
+      partitionBy,
+      ...(model.publish ? { publish: publishPlan(dir, model.publish, partitionBy) } : {}),
+      fingerprint: fingerprint({ sql: model.sql.trim(), key: model.key ?? null, ...schemaOptions }),
+    });
   }
   if (issues.length > 0) throw configError(issues[0] as ErrorData, issues);
   // Silver tables log the key values keyed gold models downstream of them need (incremental gold).
@@ -498,7 +601,9 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
       ]),
     ].sort(),
   }));
-  silver.splice(0, silver.length, ...silverWithKeys);
+  // Partitioned gold models recompute only the partitions whose rows changed: silver tables log those partitions too.
+  const partitionKeys = await downstreamPartitions(ctx, parser, silverWithKeys, gold);
+  silver.splice(0, silver.length, ...silverWithKeys.map((s) => ({ ...s, downstreamKeys: [...s.downstreamKeys, ...new Map((partitionKeys.get(s.name) ?? []).map((k) => [typeof k === 'string' ? k : k.name, k])).values()] })));
   const tasks: TaskPlan[] = Object.entries(config.tasks ?? {}).map(([name, t]) => ({ name, run: t.run }));
   const integrations: IntegrationPlan[] = Object.entries(config.integrate ?? {}).map(([name, i]) => integrationPlan(name, i));
   const steps = orderSteps(ctx, config, sources, silver, gold, tasks, integrations);
@@ -543,12 +648,12 @@ export async function planProject(project: LoadedProject, parser: SqlParser): Pr
       quality: Object.entries(config.alerts?.quality ?? {}).map(([table, q]) => ({ table, maxQuarantinedPct: q.maxQuarantinedPct })),
     },
     serve: { host: config.serve?.host ?? '127.0.0.1', port: config.serve?.port ?? 7788, tokenEnv: config.serve?.tokenEnv ?? 'REFINERY_API_TOKEN' },
-    openlineage: { ...(config.openlineage?.url ? { url: config.openlineage.url } : {}), ...(config.openlineage?.urlEnv ? { urlEnv: config.openlineage.urlEnv } : {}), namespace: config.openlineage?.namespace ?? config.name },
+    openlineage: { ...(config.openlineage?.url ? { url: config.openlineage.url } : {}), ...(config.openlineage?.urlEnv ? { urlEnv: config.openlineage.urlEnv } : {}), namespace: config.openlineage?.namespace ?? config.name, columnMetrics: config.openlineage?.columnMetrics ?? false },
   };
   return deepFreeze(plan);
 }
 
-function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
+function silverPlan(projectDir: string, name: string, t: SilverTableConfig): SilverPlan {
   const columns: ColumnPlan[] = Object.entries(t.columns).map(([columnName, c]) => ({
     name: columnName,
     from: c.from ?? columnName,
@@ -567,7 +672,11 @@ function silverPlan(name: string, t: SilverTableConfig): SilverPlan {
     const [, target, targetColumn] = c.rule.references.split('.') as [string, string, string];
     return [{ column: c.column, table: `silver.${target}`, targetColumn }];
   });
-  return { name, ...body, reads, references, downstreamKeys: [], fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body }) };
+  const partitionBy = partitionPlans(t.partitionBy);
+  const schema = { contract: contractPlan(t.contract), partitionBy, ...(t.publish ? { publish: publishPlan(projectDir, t.publish, partitionBy) } : {}) };
+  // A declared contract decides what silver holds, so it is part of the fingerprint (left out when not declared,
+  // so tables built before contracts existed are not rebuilt for nothing).
+  return { name, ...body, ...schema, reads, references, downstreamKeys: [], fingerprint: fingerprint({ v: SILVER_RULES_VERSION, ...body, ...(t.contract ? { contract: t.contract } : {}) }) };
 }
 
 function orderSteps(ctx: IssueContext, config: ProjectConfig, sources: SourcePlan[], silver: SilverPlan[], gold: GoldPlan[], tasks: TaskPlan[], integrations: IntegrationPlan[]): StepPlan[] {

@@ -29,7 +29,7 @@ export interface Plan {
   readonly alerts: AlertsPlan;
   readonly serve: { readonly host: string; readonly port: number; readonly tokenEnv: string };
   /** Where OpenLineage events go besides `.refinery/lineage/` (see `OpenLineageConfig`). */
-  readonly openlineage: { readonly url?: string; readonly urlEnv?: string; readonly namespace: string };
+  readonly openlineage: { readonly url?: string; readonly urlEnv?: string; readonly namespace: string; readonly columnMetrics: boolean };
 }
 
 export interface SchedulePlan {
@@ -68,7 +68,50 @@ export interface WarehousePlan {
   readonly threads?: number;
 }
 
-export type SourcePlan = FileSourcePlan | PostgresSourcePlan;
+export type SourcePlan = FileSourcePlan | PostgresSourcePlan | MysqlSourcePlan | HttpSourcePlan;
+
+/** Sources read with the database load strategies (src/incremental/database-ingest.ts). */
+export type DatabaseSourcePlan = PostgresSourcePlan | MysqlSourcePlan;
+
+export interface MysqlSourcePlan {
+  readonly kind: 'mysql';
+  readonly name: string;
+  /** How to connect; secrets stay in the environment variables named here. */
+  readonly connection: PostgresSourcePlan['connection'];
+  /** The table as written: 'customers' (in the connection's database) or 'db.customers'. */
+  readonly table: string;
+  /** Columns to extract; empty = all. */
+  readonly columns: readonly string[];
+  readonly key: readonly string[];
+  readonly load: {
+    readonly strategy: 'full' | 'cursor' | 'snapshot';
+    readonly cursor?: string;
+    readonly lagMs: number;
+    readonly since?: string;
+  };
+}
+
+export type HttpPaginationPlan =
+  | { readonly type: 'none' }
+  | { readonly type: 'page'; readonly param: string; readonly sizeParam: string; readonly size: number; readonly start: number; readonly maxPages?: number }
+  | { readonly type: 'offset'; readonly param: string; readonly limitParam: string; readonly limit: number; readonly maxPages?: number }
+  | { readonly type: 'cursor'; readonly field: readonly string[]; readonly param: string; readonly maxPages?: number }
+  | { readonly type: 'link'; readonly maxPages?: number };
+
+export interface HttpSourcePlan {
+  readonly kind: 'http';
+  readonly name: string;
+  readonly url: string;
+  readonly params: Readonly<Record<string, string>>;
+  /** Path to the records array in each response; empty = the response is the array. */
+  readonly records: readonly string[];
+  readonly pagination: HttpPaginationPlan;
+  /** The secret stays in the environment variable named here. */
+  readonly auth?: { readonly header: string; readonly valueEnv: string; readonly prefix: string };
+  readonly rateLimit?: { readonly perSecond: number };
+  readonly request: { readonly timeoutMs: number; readonly attempts: number; readonly delayMs: number; readonly maxDelayMs: number };
+  readonly load: { readonly strategy: 'full' | 'cursor'; readonly param?: string; readonly field?: string; readonly since?: string };
+}
 
 export interface PostgresSourcePlan {
   readonly kind: 'postgres';
@@ -98,6 +141,10 @@ export interface FileSourcePlan {
   readonly format: FileFormat;
   readonly requiredColumns: readonly string[];
   readonly csv: CsvOptions;
+  /** Old column name → name in bronze (declared renames; never guessed). */
+  readonly renamed?: Readonly<Record<string, string>>;
+  /** Bronze exported as Parquet by ingestion date. */
+  readonly publish?: PublishPlan;
 }
 
 export interface ColumnPlan {
@@ -108,6 +155,8 @@ export interface ColumnPlan {
   readonly type: LogicalType;
   readonly formats: readonly string[];
   readonly keepEmpty: boolean;
+  /** Not declared: a new bronze column passed through by the table's schema contract (see silver-contract.ts). */
+  readonly passthrough?: boolean;
 }
 
 export interface CheckPlan {
@@ -128,8 +177,15 @@ export interface SilverPlan {
   readonly materialize: 'merge' | 'replace' | 'scd2';
   /** What a delete from a database source does: remove the row, or keep it with `_deleted = true`. */
   readonly deletes: 'remove' | 'soft';
-  /** Key columns of gold models that read this table, logged for incremental gold refreshes. */
-  readonly downstreamKeys: readonly string[];
+  /**
+   * Key columns of gold models that read this table, logged for incremental gold refreshes — and the partitions of
+   * partitioned gold models that can be computed from this table's columns (logged with NULL kept: a partition).
+   */
+  readonly downstreamKeys: readonly DownstreamKey[];
+  readonly contract: ContractPlan;
+  /** Partitions used when the table is published. */
+  readonly partitionBy: readonly PartitionPlan[];
+  readonly publish?: PublishPlan;
   /** `references` checks: this table's column → the silver table and column it must exist in. */
   readonly references: readonly { readonly column: string; readonly table: string; readonly targetColumn: string }[];
   /** Silver tables this one reads (through `references` checks). */
@@ -145,7 +201,38 @@ export interface GoldPlan {
   readonly key?: string;
   /** `silver.x` / `gold.y` tables the SQL reads. */
   readonly reads: readonly string[];
+  readonly contract: ContractPlan;
+  /** When set, an incremental run recomputes only the partitions its inputs touched (insert_overwrite). */
+  readonly partitionBy: readonly PartitionPlan[];
+  readonly publish?: PublishPlan;
   readonly fingerprint: string;
+}
+
+export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value';
+
+/** What a table does when its input's schema changes (see `SchemaContract`). */
+export interface ContractPlan {
+  readonly newColumns: ContractMode;
+  readonly missingColumns: ContractMode;
+  readonly typeChanges: ContractMode;
+}
+
+/** One partition level: a column (no `sql`) or a named SQL expression over the table's columns. */
+export interface PartitionPlan {
+  readonly name: string;
+  readonly sql?: string;
+}
+
+/** A key a silver table logs for a gold model downstream: a column, or a partition expression (logged under `name`). */
+export type DownstreamKey = string | { readonly name: string; readonly sql: string };
+
+export interface PublishPlan {
+  readonly format: 'parquet';
+  /** As written in the project file, for messages. */
+  readonly path: string;
+  /** Absolute directory. */
+  readonly dir: string;
+  readonly partitionBy: readonly PartitionPlan[];
 }
 
 export type StepKind = 'bronze' | 'silver' | 'gold' | 'integrate' | 'task';

@@ -78,6 +78,14 @@ const check = z.strictObject({
 
 const columnList = z.union([identifier, z.array(identifier).min(1)]);
 
+const contractMode = z.enum(['evolve', 'freeze', 'discard_row', 'discard_value']);
+const contract = z.union(
+  [contractMode, z.strictObject({ newColumns: contractMode.optional(), missingColumns: contractMode.optional(), typeChanges: contractMode.optional() })],
+  { error: 'unknown contract' },
+);
+const partitionBy = z.union([identifier, z.array(identifier).min(1), z.record(identifier, z.string().min(1))], { error: 'unknown partitionBy' });
+const publish = z.strictObject({ format: z.literal('parquet'), path: z.string().min(1), partitionBy: partitionBy.optional() });
+
 const silverTable = z.strictObject({
   ...stepOptions,
   from: identifier.optional(),
@@ -87,6 +95,9 @@ const silverTable = z.strictObject({
   latest: columnList.optional(),
   materialize: z.enum(['merge', 'replace', 'scd2']).optional(),
   deletes: z.enum(['remove', 'soft']).optional(),
+  contract: contract.optional(),
+  partitionBy: partitionBy.optional(),
+  publish: publish.optional(),
   description: z.string().optional(),
 });
 
@@ -94,6 +105,9 @@ const goldModel = z.strictObject({
   ...stepOptions,
   sql: z.string().min(1),
   key: identifier.optional(),
+  contract: contract.optional(),
+  partitionBy: partitionBy.optional(),
+  publish: publish.optional(),
   description: z.string().optional(),
 });
 
@@ -113,6 +127,8 @@ const fileSource = z.strictObject({
       encoding: z.enum(['utf-8', 'latin-1']).optional(),
     })
     .optional(),
+  renamed: z.record(z.string().min(1), identifier).optional(),
+  publish: publish.optional(),
   description: z.string().optional(),
 });
 
@@ -148,10 +164,55 @@ const postgresSource = z.strictObject({
   description: z.string().optional(),
 });
 
+const mysqlSource = z.strictObject({
+  ...stepOptions,
+  kind: z.literal('mysql'),
+  connection: databaseConnection,
+  table: z.string().regex(/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/, { error: 'must be a table name, optionally qualified by its database' }),
+  columns: z.array(identifier).min(1).optional(),
+  key: columnList.optional(),
+  load: z
+    .strictObject({
+      strategy: z.enum(['full', 'cursor', 'snapshot']),
+      cursor: identifier.optional(),
+      lag: duration.optional(),
+      since: z.string().min(1).optional(),
+    })
+    .optional(),
+  description: z.string().optional(),
+});
+
+/** A dotted path into a JSON response, e.g. 'data.items'. */
+const jsonPath = z.string().regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: "must be a dotted path such as 'data.items'" });
+const queryParam = z.string().min(1);
+const maxPages = z.number().int().min(1).optional();
+
+const httpSource = z.strictObject({
+  ...stepOptions,
+  kind: z.literal('http'),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  params: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  records: jsonPath.optional(),
+  pagination: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('none') }),
+      z.strictObject({ type: z.literal('page'), param: queryParam.optional(), sizeParam: queryParam.optional(), size: z.number().int().min(1).optional(), start: z.number().int().min(0).optional(), maxPages }),
+      z.strictObject({ type: z.literal('offset'), param: queryParam.optional(), limitParam: queryParam.optional(), limit: z.number().int().min(1).optional(), maxPages }),
+      z.strictObject({ type: z.literal('cursor'), field: jsonPath, param: queryParam.optional(), maxPages }),
+      z.strictObject({ type: z.literal('link'), maxPages }),
+    ], { error: 'unknown pagination' })
+    .optional(),
+  auth: z.strictObject({ header: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: 'must be a header name' }).optional(), valueEnv: z.string().min(1), prefix: z.string().optional() }).optional(),
+  rateLimit: z.strictObject({ perSecond: z.number().positive() }).optional(),
+  request: z.strictObject({ timeout: duration.optional(), attempts: z.number().int().min(1).max(100).optional(), delay: duration.optional(), maxDelay: duration.optional() }).optional(),
+  load: z.strictObject({ strategy: z.enum(['full', 'cursor']), param: queryParam.optional(), field: identifier.optional(), since: z.string().min(1).optional() }).optional(),
+  description: z.string().optional(),
+});
+
 /** A source is landing files unless it names another kind; choosing by `kind` keeps errors precise (a typo'd key is named). */
 const source = z.preprocess(
   (value) => (value !== null && typeof value === 'object' && !('kind' in value) ? { ...value, kind: 'files' } : value),
-  z.discriminatedUnion('kind', [fileSource.extend({ kind: z.literal('files') }), postgresSource]),
+  z.discriminatedUnion('kind', [fileSource.extend({ kind: z.literal('files') }), postgresSource, mysqlSource, httpSource], { error: 'unknown source kind' }),
 );
 
 const ruleName = z.enum(['priority', 'most_recent', 'most_frequent', 'longest', 'max', 'min', 'first_non_null', 'most_trusted']);
@@ -295,7 +356,7 @@ export const projectSchema = z.strictObject({
     .optional(),
   serve: z.strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional(), tokenEnv: z.string().min(1).optional() }).optional(),
   // An http(s) URL: events are POSTed to it.
-  openlineage: z.strictObject({ url: z.url({ protocol: /^https?$/ }).optional(), urlEnv: z.string().min(1).optional(), namespace: z.string().min(1).optional() }).optional(),
+  openlineage: z.strictObject({ url: z.url({ protocol: /^https?$/ }).optional(), urlEnv: z.string().min(1).optional(), namespace: z.string().min(1).optional(), columnMetrics: z.boolean().optional() }).optional(),
 });
 
 /** What each union accepts, in words, for messages. */
@@ -308,25 +369,43 @@ export const UNION_FORMS: Record<string, string> = {
     "'priority', 'most_recent', 'most_frequent', 'longest', 'max', 'min', 'first_non_null', 'most_trusted', { source: '<source>' }, { priority: ['<source>', ...] }, { rule: '<rule>', sources: [...] } or { custom: (candidates) => ... }",
   'unknown comparison level': '{ exact: true, weight }, { initials: true, weight }, { jaroWinkler: 0.9, weight } or { levenshtein: 2, weight }',
   'unknown blocking key': "a field ('email'), a field and a transform ('name:last_word', 'name:first_word', 'name:initial', 'name:prefix3') or { sql: '<expression>' }",
+  'unknown contract': "'evolve', 'freeze', 'discard_row', 'discard_value', or { newColumns, missingColumns, typeChanges } with one of those each",
+  'unknown partitionBy': "a column ('country'), several (['country', 'status']) or named SQL expressions ({ order_month: \"date_trunc('month', order_date)\" })",
+  'unknown pagination': "{ type: 'none' }, { type: 'page', param?, sizeParam?, size?, start? }, { type: 'offset', param?, limitParam?, limit? }, { type: 'cursor', field, param? } or { type: 'link' }",
+  'unknown source kind': "'files' (the default), 'postgres', 'mysql' or 'http'",
   'not a duration': "a number of milliseconds, or a string such as '500ms', '30s', '15m', '2h', '1d'",
 };
 
-/** The keys an object schema at `path` accepts, for "supported keys are: ..." messages. */
-export function knownKeysAt(path: readonly PropertyKey[]): string[] | undefined {
+/**
+ * The keys an object schema at `path` accepts, for "supported keys are: ..." messages. Given the project's value
+ * (`root`), a discriminated union (a source's `kind`, a pagination's `type`) answers for the option the value chose.
+ */
+export function knownKeysAt(path: readonly PropertyKey[], root?: unknown): string[] | undefined {
   let schema: z.ZodType | undefined = projectSchema;
+  let value = root;
   for (const key of path) {
-    schema = unwrap(schema);
+    schema = unwrap(schema, value);
     if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[String(key)];
     else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
     else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
     else return undefined;
+    value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
   }
-  schema = unwrap(schema);
+  schema = unwrap(schema, value);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape as object) : undefined;
 }
 
-function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
+function unwrap(schema: z.ZodType | undefined, value: unknown): z.ZodType | undefined {
   let s = schema;
-  while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
-  return s;
+  for (;;) {
+    if (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+    else if (s instanceof z.ZodPipe) s = s.out as z.ZodType;
+    else if (s instanceof z.ZodDiscriminatedUnion) {
+      const key = s.def.discriminator;
+      const chosen = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+      const options = s.options as z.ZodType[];
+      // No discriminator at all: the first option is the default (a source without `kind` is landing files).
+      s = options.find((o) => o instanceof z.ZodObject && (o.shape as Record<string, z.ZodType>)[key]?.safeParse(chosen).success) ?? (chosen === undefined ? options[0] : undefined);
+    } else return s;
+  }
 }

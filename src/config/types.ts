@@ -100,12 +100,19 @@ export interface FileSourceConfig extends StepOptions {
   /** Columns every file must have. A file missing one is refused (not ingested) with a message naming it. */
   columns?: string[];
   csv?: CsvConfig;
+  /**
+   * Columns renamed at the source: old name → name in bronze, e.g. `{ cust_name: 'name' }`. A file with the old
+   * name lands under the new one (a file with both is refused). Never guessed: only what is declared here.
+   */
+  renamed?: Record<string, string>;
+  /** Export bronze as Parquet partitioned by ingestion date (`_ingest_date=YYYY-MM-DD/`) after each run. */
+  publish?: PublishConfig;
   description?: string;
 }
 
 /**
  * Where a database lives. Secrets never go in the project file: give the whole URL in an environment variable
- * (`urlEnv`), or the parts here with the password in one (`passwordEnv`). Unset parts fall back to PG* variables.
+ * (`urlEnv`), or the parts here with the password in one (`passwordEnv`). Unset parts fall back to PG* variables (PostgreSQL) or to 127.0.0.1:3306 as root (MySQL).
  */
 export interface DatabaseConnectionConfig {
   /** Environment variable holding a connection URL, e.g. CRM_DATABASE_URL=postgres://user:pass@host:5432/db. */
@@ -152,7 +159,65 @@ export interface PostgresSourceConfig extends StepOptions {
   description?: string;
 }
 
-export type SourceConfig = FileSourceConfig | PostgresSourceConfig;
+/** A MySQL or MariaDB table. Connection settings as for PostgreSQL (`mysql://` URLs; defaults 127.0.0.1:3306, root). */
+export interface MysqlSourceConfig extends StepOptions {
+  kind: 'mysql';
+  connection?: DatabaseConnectionConfig;
+  /** The table to extract: 'customers' (in the connection's database) or 'billing.customers'. */
+  table: string;
+  /** Columns to extract. Default: all. */
+  columns?: string[];
+  /** Column(s) identifying a row: needed by snapshot, and to drop re-read rows with cursor. */
+  key?: string | string[];
+  /** full, cursor or snapshot (see LoadConfig); no cdc for MySQL. */
+  load?: Omit<LoadConfig, 'strategy' | 'slot' | 'publication'> & { strategy: 'full' | 'cursor' | 'snapshot' };
+  description?: string;
+}
+
+/** How an HTTP API is paged through. Every request of a run carries the source's `params` as well. */
+export type HttpPaginationConfig =
+  /** One request. */
+  | { type: 'none' }
+  /** `?page=1&per_page=100`, then page 2, ... until a page has no records. */
+  | { type: 'page'; param?: string; sizeParam?: string; size?: number; start?: number; maxPages?: number }
+  /** `?offset=0&limit=100`, then offset 100 (the records received so far), ... until a page has no records. */
+  | { type: 'offset'; param?: string; limitParam?: string; limit?: number; maxPages?: number }
+  /** The next cursor is read from each response at `field` (a dotted path, e.g. 'meta.next_cursor') and sent as `param`; stops when it is empty. */
+  | { type: 'cursor'; field: string; param?: string; maxPages?: number }
+  /** Follows the `Link: <...>; rel="next"` header (RFC 8288) until there is none; it must stay on the same origin. */
+  | { type: 'link'; maxPages?: number };
+
+/** A JSON API read page by page into bronze. */
+export interface HttpSourceConfig extends StepOptions {
+  kind: 'http';
+  /** The first page's URL, e.g. 'https://api.example.com/v1/customers'. Never put a secret in it. */
+  url: string;
+  /** Query parameters sent with every request. */
+  params?: Record<string, string | number | boolean>;
+  /** Dotted path to the array of records in each response, e.g. 'data.items'. Default: the response is the array. */
+  records?: string;
+  /** Default `{ type: 'none' }`. */
+  pagination?: HttpPaginationConfig;
+  /** A header carrying a secret from the environment, e.g. `{ valueEnv: 'SUPPORT_API_TOKEN', prefix: 'Bearer ' }`. */
+  auth?: { header?: string; valueEnv: string; prefix?: string };
+  /** At most this many requests per second (waits go through the run's clock). */
+  rateLimit?: { perSecond: number };
+  /**
+   * Per request: abort after `timeout` (default '30s'); on 429, 5xx, a timeout or a dropped connection, try again up
+   * to `attempts` times in all (default 5), waiting `delay` (default '1s') doubled each time up to `maxDelay` (default
+   * '30s'), or as long as a Retry-After header says. Any other 4xx fails at once.
+   */
+  request?: { timeout?: Duration; attempts?: number; delay?: Duration; maxDelay?: Duration };
+  /**
+   * full (default): every record, every run (replacing the previous extract downstream). cursor: send the stored
+   * watermark as query parameter `param` (e.g. 'updated_since') and keep the greatest value of record field
+   * `field` (e.g. 'updated_at') as the next watermark; `since` is sent on the first run.
+   */
+  load?: { strategy: 'full' | 'cursor'; param?: string; field?: string; since?: string };
+  description?: string;
+}
+
+export type SourceConfig = FileSourceConfig | PostgresSourceConfig | MysqlSourceConfig | HttpSourceConfig;
 
 /** Built-in cleaning rules, applied in order to a column's text before it is typed. */
 export type CleanRule =
@@ -222,7 +287,43 @@ export interface SilverTableConfig extends StepOptions {
   materialize?: 'merge' | 'replace' | 'scd2';
   /** What a delete from a database source does: 'remove' the row (default) or 'soft' — keep it with `_deleted = true`. */
   deletes?: 'remove' | 'soft';
+  /** What happens when bronze brings new columns, lacks columns or changes a type. Default 'evolve' for all three. */
+  contract?: SchemaContract;
+  /** How the table is partitioned when published (see `publish`). */
+  partitionBy?: PartitionBy;
+  /** Export the table as Hive-partitioned Parquet after each run, rewriting only the partitions whose rows changed. */
+  publish?: PublishConfig;
   description?: string;
+}
+
+/**
+ * What a table does when its input's schema changes:
+ * - `evolve`: follow it — add the new column (in silver, a new bronze column passes through as it is: text from CSV
+ *   and JSON, its own type from Parquet), keep a missing one as NULL, widen a type (integer → bigint → double,
+ *   date → timestamp);
+ * - `freeze`: fail the run before anything is written, naming the table, column, file and types;
+ * - `discard_row`: set the rows concerned aside in quarantine with reason `schema_violation`;
+ * - `discard_value`: keep the rows, with NULL for the values concerned, and count them.
+ * A narrowing is never silent: values that would not fit are never cast down without a word.
+ */
+export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value';
+
+/** One mode for everything, or one per kind of change. Every kind defaults to 'evolve'. */
+export type SchemaContract = ContractMode | { newColumns?: ContractMode; missingColumns?: ContractMode; typeChanges?: ContractMode };
+
+/**
+ * A column (`'country'`), several (`['country', 'status']`), or named SQL expressions over the table's columns
+ * (`{ order_month: "date_trunc('month', order_date)" }`; `{ country: 'country' }` is the column itself), each becoming
+ * a `name=value` directory level.
+ */
+export type PartitionBy = string | string[] | Record<string, string>;
+
+export interface PublishConfig {
+  format: 'parquet';
+  /** Directory to publish into, relative to the project directory (e.g. 'lake/gold/sales'). Refinery owns it. */
+  path: string;
+  /** Default: the table's `partitionBy` (for a source: `_ingest_date`). */
+  partitionBy?: PartitionBy;
 }
 
 export interface GoldModelConfig extends StepOptions {
@@ -233,6 +334,16 @@ export interface GoldModelConfig extends StepOptions {
    * whose key changed upstream — each table the model reads must have a column of that name.
    */
   key?: string;
+  /** What happens when the model's output columns change because a table it reads changed. Default 'evolve'. */
+  contract?: SchemaContract;
+  /**
+   * Partitions of the model. An incremental run then recomputes only the partitions its inputs touched
+   * (insert_overwrite): the partition must be computable from columns the model outputs under the same names as
+   * in the silver tables it reads, e.g. `{ order_month: "date_trunc('month', order_date)" }`.
+   */
+  partitionBy?: PartitionBy;
+  /** Export the table as Hive-partitioned Parquet after each run, rewriting only the partitions whose rows changed. */
+  publish?: PublishConfig;
   description?: string;
 }
 
@@ -280,6 +391,11 @@ export interface OpenLineageConfig {
   urlEnv?: string;
   /** Namespace of the jobs (one per step, under one per run). Default: the project name. */
   namespace?: string;
+  /**
+   * Also count NULLs per column of every output table for the dataQualityMetrics facet. Off by default: it scans
+   * whole tables on every run (seconds on millions of rows); row counts and the run's accounting are always there.
+   */
+  columnMetrics?: boolean;
 }
 
 export interface ServeConfig {

@@ -126,10 +126,12 @@ const BAD_STATUSES = ['unknown', 'deleted', 'actve', 'n/a'];
 
 /**
  * SELECT i, line — one customers CSV line per row i of range(rows). `r(k)` is the k-th pseudo-random number of
- * the row: hash(row, seed, k), a 64-bit value; `r(k) % 100 < p` holds for about p% of rows.
+ * the row, a 64-bit value; `r(k) % 100 < p` holds for about p% of rows. DuckDB's multi-argument hash only XORs
+ * the last argument's hash in, so hash(i, seed, 1) and hash(i, seed, 2) share their low bits up to a constant;
+ * hashing that again mixes all bits and makes the k-th numbers independent of each other.
  */
 function customerLinesSql(rows: number, seed: number): string {
-  const r = (k: number): string => `hash(i, ${seed}, ${k})`;
+  const r = (k: number): string => `hash(hash(i, ${seed}, ${k}))`;
   const pick = (values: readonly string[], k: number): string => `${list(values)}[1 + (${r(k)} % ${values.length})::INTEGER]`;
   return `
 WITH base AS (
@@ -196,7 +198,7 @@ FROM fields`;
  * generated customer); ~2% point past them (unknown_customer) and ~1% are incomplete or negative (invalid_order).
  */
 function orderLinesSql(rows: number, customerRows: number, seed: number): string {
-  const r = (k: number): string => `hash(i, ${seed}, 1000 + ${k})`;
+  const r = (k: number): string => `hash(hash(i, ${seed}, ${1000 + k}))`;
   const customers = Math.max(customerRows, 1);
   return `
 WITH base AS (

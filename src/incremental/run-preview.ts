@@ -9,6 +9,7 @@ import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-co
 import { currentLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
+import { previewConnector } from './connector-preview.js';
 
 /**
  * `refinery plan`: what the next run will read, per source, and roughly what it will do to silver — without
@@ -16,7 +17,7 @@ import { readSourceState } from './source-state.js';
  */
 export interface SourcePreview {
   readonly source: string;
-  readonly kind: 'files' | 'postgres';
+  readonly kind: 'files' | 'postgres' | 'mysql' | 'http';
   /** One plain sentence: what will be read. */
   readonly reads: string;
   readonly files?: readonly { readonly path: string; readonly status: 'new' | 'changed' | 'unchanged'; readonly bytes: number; readonly records?: number }[];
@@ -28,7 +29,9 @@ class Rollback extends Error {}
 
 export async function previewRun(plan: Plan, warehouse: Warehouse): Promise<SourcePreview[]> {
   const out: SourcePreview[] = [];
-  for (const source of plan.sources) out.push(source.kind === 'files' ? await previewFiles(plan, warehouse, source) : await previewDatabase(warehouse, source));
+  for (const source of plan.sources) {
+    out.push(source.kind === 'files' ? await previewFiles(plan, warehouse, source) : source.kind === 'postgres' ? await previewDatabase(warehouse, source) : await previewConnector(warehouse, source));
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@ import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { failpoint } from '../failpoints.js';
+import { evolveBronzeTable, type BronzeArrival } from './bronze-schema.js';
 
 /** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
 export const CHANGE_LINEAGE = ['_op', '_lsn'] as const;
@@ -29,7 +30,8 @@ const LINEAGE_TYPES: Record<(typeof BRONZE_LINEAGE)[number], string> = {
 };
 const RESERVED = new Set<string>([...BRONZE_LINEAGE, ...CHANGE_LINEAGE]);
 
-class Refusal extends Error {
+/** A file (or an API extract) that cannot be ingested as it is: nothing of it is written. */
+export class Refusal extends Error {
   constructor(
     readonly reason: string,
     readonly line?: number,
@@ -115,6 +117,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
         rows: result.rows + result.malformedRows,
         malformedRows: result.malformedRows,
         ...(previousBatchId === undefined ? {} : { previousBatchId }),
+        ...(result.schemaNotes.length > 0 ? { schema: result.schemaNotes } : {}),
       });
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
@@ -160,7 +163,7 @@ function noneIngested(outcomes: readonly FileOutcome[]): string {
   return refused > 0 ? `${refused} new file${refused === 1 ? '' : 's'} refused; nothing ingested` : 'no new or changed files';
 }
 
-interface FileFacts {
+export interface FileFacts {
   readonly sha256: string;
   readonly bytes: number;
   readonly scan: CsvScan | undefined;
@@ -172,17 +175,24 @@ interface FileFacts {
 
 /** What decides how a file is read: change it and every file of the source is read again (and replaces its batch). */
 function parseSettings(source: FileSourcePlan): string {
-  return JSON.stringify({ format: source.format, csv: source.csv, required: source.requiredColumns });
+  // Renames decide the bronze names; left out when there are none, so existing files are not read again for nothing.
+  return JSON.stringify({ format: source.format, csv: source.csv, required: source.requiredColumns, ...(source.renamed ? { renamed: source.renamed } : {}) });
 }
 
-async function ingestFile(
+/**
+ * Stages one file and appends it to bronze as one batch, inside the caller's transaction. Shared with the HTTP source,
+ * which pages an API into a JSON Lines extract and ingests it here: `rel` is then the request (without secrets), the
+ * batch gets the strategy as its `loadKind`, and no landing-file record is kept (`recordFile: false`).
+ */
+export async function ingestFile(
   ctx: StepContext,
   tx: SqlSession,
   source: FileSourcePlan,
   rel: string,
   abs: string,
   facts: FileFacts,
-): Promise<{ batchId: number; rows: number; malformedRows: number }> {
+  options: { readonly loadKind?: string; readonly recordFile?: boolean } = {},
+): Promise<{ batchId: number; rows: number; malformedRows: number; schemaNotes: readonly string[] }> {
   const { warehouse } = ctx;
   const d = warehouse.dialect;
   if (facts.bytes === 0) throw new Refusal('the file is empty (not even a header row)');
@@ -211,8 +221,11 @@ async function ingestFile(
     if (error instanceof RefineryError && error.kind === 'input') throw new Refusal(error.message);
     throw error;
   }
-  const columns = staged.columns.map((c) => c.name);
-  if (!facts.scan) checkColumnNames(columns, undefined);
+  const fileColumns = staged.columns.map((c) => c.name);
+  if (!facts.scan) checkColumnNames(fileColumns, undefined);
+  // Declared renames: the file's old names land under the new ones, and required columns are checked after renaming.
+  const renames = renameColumns(source, fileColumns);
+  const columns = fileColumns.map((c) => renames.get(c) ?? c);
   const missing = source.requiredColumns.filter((c) => !columns.includes(c));
   if (missing.length > 0) {
     throw new Refusal(
@@ -231,7 +244,10 @@ async function ingestFile(
   }
 
   const bronze = d.table('bronze', source.name);
-  await ensureBronzeTable(ctx, tx, source.name, staged);
+  const schemaNotes = await ensureBronzeTable(ctx, tx, source.name, { columns: staged.columns.map((c) => ({ name: renames.get(c.name) ?? c.name, type: c.type })) }, {
+    file: rel,
+    renamed: new Map([...renames.entries()].map(([from, to]) => [to, from])),
+  });
   // Batch ids count per source: one step ingests a source's files in path order, so the numbering is the same
   // however many sources are ingested side by side, and a re-run after a crash numbers exactly as before.
   const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
@@ -244,11 +260,13 @@ async function ingestFile(
     gaps.length === 0
       ? `${staged.rowIndexExpr} + 1`
       : `${staged.rowIndexExpr} + 1 + (SELECT count(*) FROM (VALUES ${gaps.map((g) => `(${g})`).join(', ')}) AS gaps(g) WHERE gaps.g < ${staged.rowIndexExpr} + 1)`;
+  // Hashed under the bronze names: a row that arrives under an old column name hashes as it would under the new one.
+  const fileName = new Map(fileColumns.map((c) => [renames.get(c) ?? c, c]));
   const sorted = [...columns].sort();
-  const hash = d.rowHash(sorted.flatMap((c) => [d.literal(c), d.quoteIdent(c)]));
+  const hash = d.rowHash(sorted.flatMap((c) => [d.literal(c), d.quoteIdent(fileName.get(c) ?? c)]));
   if (staged.rows > 0) await tx.execute(
     `INSERT INTO ${bronze} (${[...columns.map((c) => d.quoteIdent(c)), '_batch_id', '_source_file', '_source_row', '_ingested_at', '_row_hash'].join(', ')})
-     SELECT ${columns.map((c) => d.quoteIdent(c)).join(', ')}, $1, $2, ${rowNumber}, $3, ${hash}
+     SELECT ${fileColumns.map((c) => d.quoteIdent(c)).join(', ')}, $1, $2, ${rowNumber}, $3, ${hash}
      FROM ${d.quoteIdent(stagingTable)}`,
     [batchId, rel, ingestedAt],
   );
@@ -265,15 +283,15 @@ async function ingestFile(
   if (fd !== undefined) closeSync(fd);
   await tx.execute(`DROP TABLE IF EXISTS ${d.quoteIdent(stagingTable)}`);
   await tx.execute(
-    `INSERT INTO refinery.batches (batch_id, source, path, content_hash, size_bytes, rows, rejected_rows, run_id, ingested_at, previous_batch_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [batchId, source.name, rel, facts.sha256, facts.bytes, staged.rows + rejects.length, rejects.length, ctx.runId, ingestedAt, facts.previousBatchId ?? null],
+    `INSERT INTO refinery.batches (batch_id, source, path, content_hash, size_bytes, rows, rejected_rows, run_id, ingested_at, previous_batch_id, load_kind)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [batchId, source.name, rel, facts.sha256, facts.bytes, staged.rows + rejects.length, rejects.length, ctx.runId, ingestedAt, facts.previousBatchId ?? null, options.loadKind ?? 'files'],
   );
-  await tx.execute(
+  if (options.recordFile !== false) await tx.execute(
     `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason, size_bytes, mtime_ms, settings) VALUES ($1, $2, $3, 'ingested', $4, $5, $6, NULL, $7, $8, $9)`,
     [source.name, rel, facts.sha256, batchId, ctx.runId, ctx.clock.now(), facts.size, facts.mtime, facts.settings],
   );
-  return { batchId, rows: staged.rows, malformedRows: rejects.length };
+  return { batchId, rows: staged.rows, malformedRows: rejects.length, schemaNotes };
 }
 
 function describeReject(reject: LocatedReject): string {
@@ -293,29 +311,37 @@ function checkColumnNames(columns: readonly string[], line: number | undefined):
   }
 }
 
-/** Creates bronze.<name> or adds the columns a new file brings (never drops one). Shared with database sources. */
-export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>): Promise<void> {
-  const d = ctx.warehouse.dialect;
-  const bronze = d.table('bronze', name);
-  const current = await ctx.warehouse.introspector.columns('bronze', name, tx);
-  if (current.length === 0) {
-    const columns = [
-      ...staged.columns.map((c) => `${d.quoteIdent(c.name)} ${c.type}`),
-      ...BRONZE_LINEAGE.map((c) => `${d.quoteIdent(c)} ${LINEAGE_TYPES[c]}`),
-    ];
-    await tx.execute(`CREATE TABLE ${bronze} (${columns.join(', ')})`);
-    return;
-  }
-  const existing = new Map(current.map((c) => [c.name.toLowerCase(), c.type]));
-  for (const column of staged.columns) {
-    const type = existing.get(column.name.toLowerCase());
-    if (type === undefined) {
-      // A new column in a later file is kept, never dropped: earlier batches simply have NULL there.
-      await tx.execute(`ALTER TABLE ${bronze} ADD COLUMN ${d.quoteIdent(column.name)} ${column.type}`);
-    } else if (type !== column.type) {
-      throw new Refusal(`column '${column.name}' is ${column.type} in this file but ${type} in bronze.${name}; bronze keeps one type per column`);
+/**
+ * Creates bronze.<name> or evolves it for the batch about to be written (new columns added, types widened, never a
+ * column dropped), recording the schema history; see bronze-schema.ts. Shared with database sources. Returns what
+ * the batch changed or lacked, in words.
+ */
+export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>, arrival: BronzeArrival = {}): Promise<readonly string[]> {
+  const lineage = { columns: BRONZE_LINEAGE.map((c) => ({ name: c, type: LINEAGE_TYPES[c] })), notData: [...BRONZE_LINEAGE, ...CHANGE_LINEAGE] };
+  const result = await evolveBronzeTable(ctx, tx, name, staged.columns, lineage, arrival);
+  if (result.refusal) throw new Refusal(result.refusal);
+  return result.notes;
+}
+
+/**
+ * The bronze name of each column of a file, after the source's declared renames (file name → bronze name). A file
+ * holding both a column and the column it is renamed to cannot be stored without dropping one: it is refused.
+ */
+function renameColumns(source: FileSourcePlan, columns: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const renamed = source.renamed ?? {};
+  if (Object.keys(renamed).length === 0) return out;
+  const taken = new Map(columns.map((c) => [c.toLowerCase(), c]));
+  for (const column of columns) {
+    const to = renamed[column];
+    if (to === undefined) continue;
+    const clash = taken.get(to.toLowerCase()) ?? [...out.entries()].find(([, t]) => t.toLowerCase() === to.toLowerCase())?.[0];
+    if (clash !== undefined && clash !== column) {
+      throw new Refusal(`the file has both '${column}' and '${clash}', and sources.${source.name}.renamed stores '${column}' as '${to}': one would overwrite the other`);
     }
+    out.set(column, to);
   }
+  return out;
 }
 
 function hashInt(text: string): number {

@@ -7,6 +7,9 @@ import { record } from './silver-build.js';
 import { inputVersions, readTableState, writeTableState } from './table-state.js';
 import { logEverything, logKeys, touchedSince } from './change-log.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
+import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
+import { refreshTouchedPartitions } from './gold-partitions.js';
+import { recordTableSchema } from './schema-history.js';
 
 /**
  * Builds a gold model: its SELECT materialised as `gold.<name>`, replaced in one transaction so readers never
@@ -30,18 +33,41 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
       await record(tx, ctx, outcome, started);
       return outcome;
     }
-    if (model.key && state && exists && state.fingerprint === model.fingerprint && !ctx.fullRefresh) {
-      const incremental = await refreshTouchedKeys(ctx, tx, model, state.inputs, inputs);
+    // What the model returns against what the table holds, by its schema contract (a `freeze` violation throws).
+    // A full refresh keeps to the contract too (so it equals an incremental run); a changed model starts afresh.
+    const contract = await applyGoldContract(ctx, tx, model, !state || !exists || state.fingerprint !== model.fingerprint);
+    if (contract.rebuildReason) reason = `${reason}; ${contract.rebuildReason}`;
+    const notes = contract.notes.map((n) => `; ${n}`).join('');
+    const recordSchema = (rebuilt: boolean, why: string): Promise<void> =>
+      recordTableSchema(tx, ctx.warehouse, 'gold', model.name, { runId: ctx.runId, at: ctx.clock.now(), reason: `${why}${notes}`, rebuilt, changes: contract.changes, inputColumns: contract.outputColumns });
+    const incrementalOk = state && exists && state.fingerprint === model.fingerprint && !ctx.fullRefresh && !contract.rebuildReason;
+    if (model.partitionBy.length > 0 && state && incrementalOk) {
+      await widenInPlace(ctx, tx, model, contract);
+      const refreshed = await refreshTouchedPartitions(ctx, tx, model, contract.sql, state.inputs, inputs);
+      if (refreshed.kind === 'refreshed') {
+        await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
+        await recordSchema(false, refreshed.message);
+        const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: refreshed.removed, rowsWritten: refreshed.written, message: `${refreshed.message}${notes}`, partitions: { recomputed: refreshed.partitions }, durationMs: ctx.clock.now().getTime() - started.getTime() };
+        await record(tx, ctx, outcome, started);
+        return outcome;
+      }
+      reason = `${reason}; ${refreshed.reason}`;
+    } else if (model.key && state && incrementalOk) {
+      await widenInPlace(ctx, tx, model, contract);
+      const incremental = await refreshTouchedKeys(ctx, tx, { ...model, sql: contract.sql }, state.inputs, inputs);
       if (incremental) {
         await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
-        const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: incremental.keys, rowsWritten: incremental.written, message: incremental.message, durationMs: ctx.clock.now().getTime() - started.getTime() };
+        await recordSchema(false, incremental.message);
+        const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: incremental.keys, rowsWritten: incremental.written, message: `${incremental.message}${notes}`, durationMs: ctx.clock.now().getTime() - started.getTime() };
         await record(tx, ctx, outcome, started);
         return outcome;
       }
       reason = `${reason}; some input was rebuilt, so every key is recomputed`;
     }
     try {
-      await tx.execute(`CREATE OR REPLACE TABLE ${d.table('gold', model.name)} AS ${model.sql}`);
+      await tx.execute(`CREATE OR REPLACE TABLE ${d.table('gold', model.name)} AS ${contract.sql}`);
+      const setAside = await quarantineGoldRows(ctx, tx, model, contract);
+      if (setAside > 0) reason = `${reason}; ${setAside} row${setAside === 1 ? '' : 's'} set aside in quarantine.gold_${model.name} as schema_violation`;
       await logEverything(tx, step, ctx.runId);
     } catch (error) {
       if (error instanceof EngineError) {
@@ -62,7 +88,8 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     const { rows } = await tx.query(`SELECT count(*) AS n FROM ${d.table('gold', model.name)}`);
     const written = Number(rows[0]?.n ?? 0);
     await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
-    const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsWritten: written, message: reason, durationMs: ctx.clock.now().getTime() - started.getTime() };
+    await recordSchema(true, reason);
+    const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsWritten: written, message: `${reason}${notes}`, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
     failpoint('gold:before-commit');
     return outcome;

@@ -12,6 +12,8 @@ import { mergeCandidates } from './silver-merge.js';
 import { applyScd2 } from './silver-scd2.js';
 import { compileCandidates, silverColumnsDdl } from './silver-sql.js';
 import { inputVersions, readTableState, writeTableState, type TableState } from './table-state.js';
+import { applySilverContract } from './silver-contract.js';
+import { recordTableSchema } from './schema-history.js';
 
 /** Bronze columns that are lineage, not data. */
 const LINEAGE = [...BRONZE_LINEAGE, ...CHANGE_LINEAGE];
@@ -64,6 +66,11 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     }
 
     const rebuild = mode.kind === 'rebuild';
+    // The schema contract decides the table's columns and which rows and values it sets aside, before anything is
+    // written (a `freeze` violation throws here). From here on, `table` is the table as it will be built.
+    const contract = bronzeAll.length === 0 ? undefined : await applySilverContract(ctx, tx, table, { bronzeColumns, after: rebuild ? 0 : (state?.lastBatchId ?? 0), upTo: maxBatch, excluded: replaced, rebuild });
+    table = contract?.plan ?? table;
+    const reason = [mode.reason, ...(contract?.notes ?? [])].join('; ');
     if (rebuild) {
       await tx.execute(`DROP TABLE IF EXISTS ${silverTable}`);
       await tx.execute(`DROP TABLE IF EXISTS ${quarantineTable}`);
@@ -73,15 +80,16 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
 
     const after = rebuild ? 0 : (state?.lastBatchId ?? 0);
     let outcome: StepOutcome;
-    const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced } });
+    const schema = contract?.rules;
+    const window = (from: number) => compileCandidates(d, { table, bronzeColumns, hasOp, batches: { after: from, upTo: maxBatch, excluded: replaced }, schema });
     let candidates = window(after);
     if (recheck && recheck.some((r) => r.values.length > 0)) {
-      // The batches already consumed, read from the bronze table named `source` (the source's own, or a scratch copy).
-      const consumed = (plan: SilverPlan) => compileCandidates(d, { table: plan, bronzeColumns, hasOp, batches: { after: 0, upTo: after, excluded: replaced } });
+      // The batches already consumed, read from bronze.<source> or from `sourceTable` (a view over some of its rows).
+      const consumed = (plan: SilverPlan, sourceTable?: string) => compileCandidates(d, { table: plan, bronzeColumns, hasOp, batches: { after: 0, upTo: after, excluded: replaced }, schema, ...(sourceTable ? { sourceTable } : {}) });
       candidates = await prepareRecheck(ctx, tx, table, { consumed, hasOp, bronzeColumns: bronzeColumns.map((c) => c.name) }, candidates, recheck);
     }
     if (bronzeAll.length === 0 || (maxBatch <= after && !(recheck && recheck.some((r) => r.values.length > 0)))) {
-      outcome = { ...emptyOutcome(step, 'silver'), status: 'success', message: mode.reason, durationMs: 0 };
+      outcome = { ...emptyOutcome(step, 'silver'), status: 'success', message: reason, durationMs: 0 };
       if (rebuild) await logEverything(tx, step, ctx.runId);
     } else {
       const stats = await stageCandidates(ctx, tx, table, bronzeColumns.map((c) => c.name), candidates);
@@ -97,12 +105,13 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
         rowsWarned: Object.values(stats.warningsByCheck).reduce((a, b) => a + b, 0),
         quarantinedByReason: stats.quarantinedByReason,
         warningsByCheck: stats.warningsByCheck,
-        message: stats.deletes > 0 ? `${mode.reason}; ${stats.deletes} delete${stats.deletes === 1 ? '' : 's'} applied` : mode.reason,
+        message: stats.deletes > 0 ? `${reason}; ${stats.deletes} delete${stats.deletes === 1 ? '' : 's'} applied` : reason,
         durationMs: 0,
       };
     }
-    const changed = rebuild || outcome.rowsWritten !== 0 || outcome.rowsSuperseded > 0 || outcome.message?.includes('delete');
+    const changed = rebuild || contract?.altered || outcome.rowsWritten !== 0 || outcome.rowsSuperseded > 0 || outcome.message?.includes('delete');
     await writeTableState(tx, step, { fingerprint: table.fingerprint, lastBatchId: maxBatch, inputs, version: changed ? ctx.runId : (state?.version ?? ctx.runId) }, ctx.clock.now());
+    await recordTableSchema(tx, warehouse, 'silver', table.name, { runId: ctx.runId, at: ctx.clock.now(), reason, rebuilt: rebuild });
     const final = { ...outcome, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, final, started);
     failpoint('silver:before-commit');
@@ -166,7 +175,7 @@ async function prepareRecheck(
   ctx: StepContext,
   tx: SqlSession,
   table: SilverPlan,
-  input: { consumed: (plan: SilverPlan) => string; hasOp: boolean; bronzeColumns: readonly string[] },
+  input: { consumed: (plan: SilverPlan, sourceTable?: string) => string; hasOp: boolean; bronzeColumns: readonly string[] },
   newRows: string,
   recheck: readonly Recheck[],
 ): Promise<string> {
@@ -175,9 +184,8 @@ async function prepareRecheck(
   const keys = table.key.map(q);
   const name = (kind: string): string => q(`${kind}_${table.name}_${ctx.runId}`);
   const [values, rk, hits, rows] = [name('recheck_values'), name('recheck_keys'), name('recheck_hits'), name('recheck_rows')];
-  // Views in the bronze schema, so the candidate SQL reads them like a source; created and dropped in this transaction.
-  const viewName = `__recheck_${table.source}_${ctx.runId}`;
-  const view = d.table('bronze', viewName);
+  // A temporary view the candidate SQL reads instead of bronze.<source>.
+  const view = name('recheck_source');
   const active = recheck.filter((r) => r.values.length > 0);
   // The changed referenced values go in a table: a semi-join with it is far cheaper than a long IN (...) list.
   await tx.execute(`CREATE TEMP TABLE ${values} (ref VARCHAR, v VARCHAR)`);
@@ -186,18 +194,18 @@ async function prepareRecheck(
   }
   const condition = active.map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`).join(' OR ');
   // Key and referenced columns only: without checks, the engine computes nothing else of the candidate SELECT.
-  const located = (source: string): string => input.consumed({ ...table, source, checks: [] });
+  const located = (sourceTable?: string): string => input.consumed({ ...table, checks: [] }, sourceTable);
   const rowsOf = (from: string): string => `SELECT ${[...input.bronzeColumns.map(q), ...BRONZE_LINEAGE.map(q)].join(', ')} FROM ${from}`;
   const quarantine = d.table('quarantine', table.name);
   let chosen: string;
   if (!input.hasOp && (await stillReferenced(ctx, tx, values, active))) {
     // Quarantined rows keep their raw values and lineage: they are bronze rows, ready to be judged again.
-    await tx.execute(`CREATE VIEW ${view} AS ${rowsOf(quarantine)}`);
-    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT a._batch_id, a._source_row FROM (${located(viewName)}) a WHERE ${condition}`);
+    await tx.execute(`CREATE TEMP VIEW ${view} AS ${rowsOf(quarantine)}`);
+    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT a._batch_id, a._source_row FROM (${located(view)}) a WHERE ${condition}`);
     chosen = `${rowsOf(quarantine)} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${hits})`;
   } else {
     // One pass over the consumed batches: each row's key, lineage, and whether it references a changed value.
-    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT ${keys.map((k) => `a.${k}`).join(', ')}, a._batch_id, a._source_row, coalesce(${condition}, FALSE) AS _hit FROM (${located(table.source)}) a`);
+    await tx.execute(`CREATE TEMP TABLE ${hits} AS SELECT ${keys.map((k) => `a.${k}`).join(', ')}, a._batch_id, a._source_row, coalesce(${condition}, FALSE) AS _hit FROM (${located()}) a`);
     await tx.execute(`CREATE TEMP TABLE ${rk} AS SELECT DISTINCT ${keys.join(', ')} FROM ${hits} WHERE _hit`);
     const inRecheck = (alias: string): string => `(${keys.map((k) => `${alias}.${k}`).join(', ')}) IN (SELECT ${keys.join(', ')} FROM ${rk})`;
     // Every consumed version of those keys is judged again below, together with the new batches.
@@ -208,11 +216,12 @@ async function prepareRecheck(
     await tx.execute(`DELETE FROM ${d.table('silver', table.name)} AS s WHERE ${inRecheck('s')}`);
   }
   // Only the chosen rows are judged with every check.
-  await tx.execute(`CREATE OR REPLACE VIEW ${view} AS ${chosen}`);
-  await tx.execute(`CREATE TEMP TABLE ${rows} AS ${input.consumed({ ...table, source: viewName })}`);
+  await tx.execute(`CREATE OR REPLACE TEMP VIEW ${view} AS ${chosen}`);
+  await tx.execute(`CREATE TEMP TABLE ${rows} AS ${input.consumed(table, view)}`);
   await tx.execute(`DROP VIEW ${view}`);
   await tx.execute(`DROP TABLE ${hits}`);
   await tx.execute(`DROP TABLE IF EXISTS ${rk}`);
+  await tx.execute(`DROP TABLE ${values}`);
   await tx.execute(`DELETE FROM ${quarantine} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${rows})`);
   return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM ${rows}`;
 }

@@ -9,8 +9,24 @@ export const SILVER_LINEAGE = ['_batch_id', '_source_file', '_source_row', '_row
 /** Reason given to rows the CSV reader could not split into columns; it comes before every declared check. */
 export const MALFORMED_ROW = 'malformed_row';
 
+/** Reason given to rows a schema contract sets aside (discard_row); it comes right after malformed_row. */
+export const SCHEMA_VIOLATION = 'schema_violation';
+
+/**
+ * What a table's schema contract does to candidate rows (see silver-contract.ts). Conditions and details are SQL
+ * over the bronze columns and lineage of a row, the source's name already in them.
+ */
+export interface SchemaRules {
+  /** Rows set aside as schema_violation, each rule with its detail in words (an SQL text expression). */
+  readonly violations: readonly { readonly when: string; readonly detail: string }[];
+  /** Values that become NULL (discard_value), before cleaning, so no check mistakes them for unparsable text. */
+  readonly nulls: readonly { readonly column: string; readonly when: string }[];
+}
+
 export const rawName = (column: string): string => `__raw__${column}`;
 export const cleanName = (column: string): string => `__clean__${column}`;
+/** Number of the first reason a candidate row is set aside for (see compileCandidates); NULL when there is none. */
+const FIRST_FAILURE = '__first_failure';
 
 export interface SilverSqlInput {
   readonly table: SilverPlan;
@@ -22,25 +38,47 @@ export interface SilverSqlInput {
   readonly hasOp?: boolean;
   /** Read this table instead of bronze.<source> (a staged preview, for `refinery plan`). */
   readonly sourceTable?: string;
+  /** The table's schema contract at work: rows set aside and values discarded. */
+  readonly schema?: SchemaRules;
 }
 
 /**
  * Compiles a silver table's declared rules into one set-based SELECT over bronze:
  * raw → cleaned text → typed values → checked (a `_reason` for the first failing check, `_detail` in words).
  * Everything happens in the engine; the result is materialised once and then split into silver and quarantine.
+ * It holds lineage, `_op`, raw and typed columns, `_reason`, `_detail` and a `__warn__<check>` flag per warn check.
  */
 export function compileCandidates(d: SqlDialect, input: SilverSqlInput): string {
   const { table, bronzeColumns, batches } = input;
   const bronzeTypes = new Map(bronzeColumns.map((c) => [c.name, c.type]));
   const q = (n: string): string => d.quoteIdent(n);
 
-  const cleaned = table.columns.map((c) => `${cleanExpr(d, c, bronzeTypes)} AS ${q(cleanName(c.name))}`);
+  const nulls = new Map((input.schema?.nulls ?? []).map((n) => [n.column, n.when]));
+  const cleaned = table.columns.map((c) => {
+    const when = nulls.get(c.name);
+    return `${when ? `CASE WHEN ${when} THEN NULL ELSE ${cleanExpr(d, c, bronzeTypes)} END` : cleanExpr(d, c, bronzeTypes)} AS ${q(cleanName(c.name))}`;
+  });
+  const violations = input.schema?.violations ?? [];
+  // Decided over the bronze row, where the contract's conditions are written; reported through _reason below.
+  if (violations.length > 0) cleaned.push(`CASE ${violations.map((v) => `WHEN ${v.when} THEN ${v.detail}`).join(' ')} END AS __schema_detail`);
   const typed = table.columns.map((c) => `${c.type === 'text' ? q(cleanName(c.name)) : d.parse(q(cleanName(c.name)), c.type, c.formats)} AS ${q(c.name)}`);
   const reasonChecks = table.checks.filter((c) => c.action !== 'warn');
-  // A delete marker carries only its key: it is not checked, it removes (or closes) what it deletes.
-  const reason = [`WHEN _op = 'delete' THEN NULL`, `WHEN _load_error IS NOT NULL THEN ${d.literal(MALFORMED_ROW)}`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${d.literal(c.name)}`)];
-  const detail = [`WHEN _op = 'delete' THEN NULL`, `WHEN _load_error IS NOT NULL THEN _load_error`, ...reasonChecks.map((c) => `WHEN NOT ${passes(d, table, c)} THEN ${detailExpr(d, table, c)}`)];
+  // Why a row is set aside, in order: the first that applies gives its _reason and _detail. Each condition is
+  // evaluated once per row (and, as in a CASE, not after the first that applies); the reason and detail are then
+  // looked up by its number. A delete marker carries only its key: it is not checked, it removes (or closes) what
+  // it deletes.
+  const failures = [
+    { when: '_load_error IS NOT NULL', reason: d.literal(MALFORMED_ROW), detail: '_load_error' },
+    ...(violations.length > 0 ? [{ when: '__schema_detail IS NOT NULL', reason: d.literal(SCHEMA_VIOLATION), detail: '__schema_detail' }] : []),
+    ...reasonChecks.map((c) => ({ when: `NOT ${passes(d, table, c)}`, reason: d.literal(c.name), detail: detailExpr(d, table, c) })),
+  ];
+  const failed = q(FIRST_FAILURE);
+  const firstFailure = [`WHEN _op = 'delete' THEN NULL`, ...failures.map((f, i) => `WHEN ${f.when} THEN ${i}`)];
+  const reason = failures.map((f, i) => `WHEN ${i} THEN ${f.reason}`);
+  const detail = failures.map((f, i) => `WHEN ${i} THEN ${f.detail}`);
   const warnings = table.checks.filter((c) => c.action === 'warn').map((c) => `${passes(d, table, c)} AS ${q(`__warn__${c.name}`)}`);
+  // What the materialised candidates keep: the cleaned text was only needed on the way.
+  const kept = [...BRONZE_LINEAGE.map(q), '_op', ...bronzeColumns.map((c) => q(rawName(c.name))), ...(violations.length > 0 ? ['__schema_detail'] : []), ...table.columns.map((c) => q(c.name))];
 
   const excluded = batches.excluded?.length ? ` AND _batch_id NOT IN (${batches.excluded.join(', ')})` : '';
   return `WITH src AS (
@@ -51,11 +89,15 @@ export function compileCandidates(d: SqlDialect, input: SilverSqlInput): string 
 ), typed AS (
   SELECT *, ${typed.join(',\n    ')}
   FROM cleaned
+), checked AS (
+  SELECT *,
+    CASE ${firstFailure.join('\n      ')} END AS ${failed}
+  FROM typed
 )
-SELECT *,
-  CASE ${reason.join('\n    ')} END AS _reason,
-  CASE ${detail.join('\n    ')} END AS _detail${warnings.length > 0 ? `,\n  ${warnings.join(',\n  ')}` : ''}
-FROM typed`;
+SELECT ${kept.join(', ')},
+  CASE ${failed} ${reason.join('\n    ')} END AS _reason,
+  CASE ${failed} ${detail.join('\n    ')} END AS _detail${warnings.length > 0 ? `,\n  ${warnings.join(',\n  ')}` : ''}
+FROM checked`;
 }
 
 function cleanExpr(d: SqlDialect, column: ColumnPlan, bronzeTypes: ReadonlyMap<string, string>): string {
@@ -116,16 +158,21 @@ function detailExpr(d: SqlDialect, table: SilverPlan, check: CheckPlan): string 
   return `${d.literal(`${column.name} `)} || ${shown} || ${d.literal(` ${requirement(table, check)}`)}`;
 }
 
-/** SQL DDL for the silver table: the declared columns, typed, history or delete columns, then lineage. */
+/**
+ * SQL DDL for the silver table: the declared columns, typed, history or delete columns, lineage, then the columns
+ * passed through by the schema contract — last, where adding them in place puts them too.
+ */
 export function silverColumnsDdl(d: SqlDialect, table: SilverPlan): string {
+  const column = (c: ColumnPlan): string => `${d.quoteIdent(c.name)} ${d.sqlType(c.type)}`;
   return [
-    ...table.columns.map((c) => `${d.quoteIdent(c.name)} ${d.sqlType(c.type)}`),
+    ...table.columns.filter((c) => !c.passthrough).map(column),
     ...(table.materialize === 'scd2' ? ['valid_from TIMESTAMP', 'valid_to TIMESTAMP', 'is_current BOOLEAN'] : []),
     ...(table.deletes === 'soft' ? ['_deleted BOOLEAN DEFAULT FALSE'] : []),
     `_batch_id BIGINT`,
     `_source_file VARCHAR`,
     `_source_row BIGINT`,
     `_row_hash VARCHAR`,
+    ...table.columns.filter((c) => c.passthrough).map(column),
   ].join(', ');
 }
 

@@ -105,10 +105,12 @@ export async function stepLineage(plan: Plan, warehouse: Warehouse, step: StepPl
   }
 }
 
-/** Where a source's rows come from: a landing zone (its glob) or, for database sources, the table it extracts. */
+/** Where a source's rows come from: a landing zone (its glob), the table a database source extracts, or an API's URL. */
 export function sourceDataset(source: SourcePlan): { name: string; layer: DatasetLayer } {
-  const s = source as { path?: unknown; kind?: unknown; table?: unknown };
+  const s = source as { path?: unknown; kind?: unknown; table?: unknown; url?: unknown };
   if (typeof s.path === 'string') return { name: s.path, layer: 'landing' };
+  // An HTTP API is named by its URL (the project file keeps secrets out of it).
+  if (typeof s.url === 'string') return { name: s.url, layer: 'source' };
   return { name: `${typeof s.kind === 'string' ? s.kind : 'source'}:${typeof s.table === 'string' ? s.table : source.name}`, layer: 'source' };
 }
 
@@ -193,7 +195,11 @@ async function silverLineage(warehouse: Warehouse, table: SilverPlan, catalog: C
   }
   for (const key of table.key) for (const from of bronzeOf(key)) rowEdge(from, 'dedupe', `key ${table.key.join(' + ')}`);
   for (const latest of table.latest) for (const from of bronzeOf(latest)) rowEdge(from, 'dedupe', `latest ${table.latest.join(', ')}`);
-  const columns = table.columns.map((c) => c.name);
+  // Columns the schema contract passed through (not in the project file) are the bronze column of the same name.
+  const declared = new Set([...table.columns.map((c) => c.name), ...SILVER_LINEAGE, 'valid_from', 'valid_to', 'is_current', '_deleted']);
+  const passed = (await warehouse.introspector.columns('silver', table.name)).map((c) => c.name).filter((c) => !declared.has(c) && bronzeCols.includes(c));
+  for (const c of passed) edges.push({ from: columnNode(bronze, c), to: columnNode(step, c), kind: 'direct', transformation: 'identity', step, description: 'passed through by the schema contract' });
+  const columns = [...table.columns.map((c) => c.name), ...passed];
   catalog.set(step, [...columns, ...SILVER_LINEAGE]);
   return {
     step,

@@ -222,11 +222,12 @@ class OpenLineageEmitter implements RunListener {
     const out: Record<string, Facet> = { schema: schemaFacet(columns) };
     if (!metrics) return out;
     const d = this.warehouse.dialect;
-    const counts = columns.map((c, i) => `count(${d.quoteIdent(c.name)}) AS c${i}`);
-    const { rows } = await this.warehouse.query(`SELECT count(*) AS n, ${counts.join(', ')} FROM ${d.table(schema, table)}`);
+    // Null counts scan the whole table: only when asked for (openlineage.columnMetrics). A row count is cheap.
+    const counts = this.plan.openlineage.columnMetrics ? columns.map((c, i) => `, count(${d.quoteIdent(c.name)}) AS c${i}`).join('') : '';
+    const { rows } = await this.warehouse.query(`SELECT count(*) AS n${counts} FROM ${d.table(schema, table)}`);
     const row = rows[0] ?? {};
     const rowCount = Number(row.n ?? 0);
-    const columnMetrics = Object.fromEntries(columns.map((c, i) => [c.name, { nullCount: rowCount - Number(row[`c${i}`] ?? 0) }]));
+    const columnMetrics = this.plan.openlineage.columnMetrics ? Object.fromEntries(columns.map((c, i) => [c.name, { nullCount: rowCount - Number(row[`c${i}`] ?? 0) }])) : {};
     const extra = accounting
       ? { rowsIn: accounting.rowsIn, rowsWritten: accounting.rowsWritten, rowsQuarantined: accounting.rowsQuarantined, rowsSuperseded: accounting.rowsSuperseded, rowsWarned: accounting.rowsWarned, quarantinedByReason: accounting.quarantinedByReason }
       : {};

@@ -44,6 +44,8 @@ export interface FileOutcome {
   /** Why a file was refused, with where. */
   readonly reason?: string;
   readonly line?: number;
+  /** How the file changed bronze's schema or differed from it (new column, widened type, missing column, rename). */
+  readonly schema?: readonly string[];
 }
 
 export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed' | 'cancelled';
@@ -65,10 +67,19 @@ export interface StepOutcome {
   readonly durationMs: number;
   /** For a failed step: the error, as data. */
   readonly error?: ErrorData;
+  /** Partitions this step recomputed (insert_overwrite) or published, as `name=value` paths. */
+  readonly partitions?: PartitionReport;
   /** Filled in by the run: attempts made and when the step started and ended. */
   readonly attempts?: number;
   readonly startedAt?: string;
   readonly endedAt?: string;
+}
+
+export interface PartitionReport {
+  /** Partitions of the table recomputed by an incremental run (insert_overwrite). */
+  readonly recomputed?: readonly string[];
+  /** Published partition directories rewritten, and removed because they became empty. */
+  readonly published?: { readonly path: string; readonly rewritten: readonly string[]; readonly removed: readonly string[]; readonly unchanged: number };
 }
 
 export function emptyOutcome(step: string, kind: StepOutcome['kind']): Omit<StepOutcome, 'status' | 'durationMs'> {

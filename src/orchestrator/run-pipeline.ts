@@ -3,7 +3,9 @@ import { RefineryError, type ErrorData } from '../errors.js';
 import { buildGold } from '../layers/gold-build.js';
 import { ingestSource } from '../layers/bronze-ingest.js';
 import { ingestDatabase } from '../incremental/database-ingest.js';
+import { ingestHttp } from '../incremental/http-ingest.js';
 import { buildSilver } from '../layers/silver-build.js';
+import { publishAfterStep } from '../layers/publish.js';
 import { finishRun, recordAttempt, startRun, StepRecordBuffer, type RunStatus } from '../state/run-records.js';
 import { EngineError } from '../warehouse/engine-error.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -98,7 +100,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
       // interrupted run is not redone.
       const outcome = step.kind === 'task' && resumes?.completed.has(step.name)
         ? await skipCompleted(ctx, step, resumes.runId)
-        : await runStep({ ...ctx, attempt, signal }, step);
+        : await runAndPublish({ ...ctx, attempt, signal }, step);
       return { value: outcome, skipped: outcome.status === 'skipped' };
     },
     onEvent: async (event) => {
@@ -152,12 +154,17 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
   };
 }
 
+/** A table step, then its Parquet publication when the table has one (after its data committed). */
+async function runAndPublish(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
+  return publishAfterStep(ctx, step, await runStep(ctx, step));
+}
+
 function runStep(ctx: StepContext, step: StepPlan): Promise<StepOutcome> {
   const { plan } = ctx;
   switch (step.kind) {
     case 'bronze': {
       const source = plan.sources.find((s) => s.name === step.table) as (typeof plan.sources)[number];
-      return source.kind === 'postgres' ? ingestDatabase(ctx, source) : ingestSource(ctx, source);
+      return source.kind === 'files' ? ingestSource(ctx, source) : source.kind === 'http' ? ingestHttp(ctx, source) : ingestDatabase(ctx, source);
     }
     case 'silver':
       return buildSilver(ctx, plan.silver.find((s) => s.name === step.table) as (typeof plan.silver)[number]);

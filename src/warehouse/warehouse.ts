@@ -89,6 +89,19 @@ export interface SqlDialect {
   stripAccents(expr: string): string;
   /** Aggregate: `arg` of the row with the greatest (`by[0]`, `by[1]`, ...), compared in that order. */
   argMax(arg: string, by: readonly string[]): string;
+  /**
+   * Of two engine types, the one that holds every value of both without loss when one widens to the other
+   * (integer → bigint → double, float or decimal → double, date → timestamp); undefined when neither does.
+   */
+  widerType(a: string, b: string): string | undefined;
+  /** The logical type nearest to an engine type: how a column passed through from a typed source is typed in silver. */
+  logicalType(engineType: string): LogicalType;
+  /** Aggregate: a fingerprint of the group's rows over these expressions, as text; the same rows in any order give the same text. */
+  setFingerprint(exprs: readonly string[]): string;
+  /** A statement changing a column's type in place, converting the values it holds. */
+  alterColumnType(table: string, column: string, type: string): string;
+  /** `expr` converted to an engine type, or NULL where it does not convert (never an error). */
+  tryCast(expr: string, type: string): string;
 }
 
 export interface WarehouseCapabilities {
@@ -196,6 +209,30 @@ export interface FileStager {
   stage(session: SqlSession, request: StageRequest): Promise<StagedFile>;
 }
 
+export interface PartitionedWrite {
+  /** A SELECT whose rows are written; the partition columns are among its columns. */
+  readonly sql: string;
+  /** Directory to write into; it must not exist yet. */
+  readonly dir: string;
+  /** Columns whose values name the directories (`name=value/`), outermost first; they are left out of the files. */
+  readonly partitionBy: readonly string[];
+}
+
+export interface WrittenPartition {
+  /** Relative to the directory written, e.g. `country=DE/order_month=2024-03-01`. */
+  readonly directory: string;
+  /** The partition values as text (NULL as null), in `partitionBy` order. */
+  readonly values: readonly (string | null)[];
+}
+
+export interface TableExporter {
+  /**
+   * Writes rows as Hive-partitioned Parquet (`name=value` directories, values percent-encoded, NULL as
+   * `__HIVE_DEFAULT_PARTITION__`) that DuckDB, Spark and pandas read as they are; returns the directories written.
+   */
+  writePartitionedParquet(session: SqlSession, request: PartitionedWrite): Promise<WrittenPartition[]>;
+}
+
 export interface Warehouse extends WarehouseDriver {
   readonly engine: string;
   /** Where the data lives, for messages (a file path or a connection string without secrets). */
@@ -205,4 +242,5 @@ export interface Warehouse extends WarehouseDriver {
   readonly introspector: Introspector;
   readonly parser: SqlParser;
   readonly files: FileStager;
+  readonly exporter: TableExporter;
 }

@@ -36,6 +36,7 @@ export function runToJson(report: RunReport): Record<string, unknown> {
       warningsByCheck: s.warningsByCheck,
       files: s.files,
       message: s.message ?? null,
+      ...(s.partitions ? { partitions: s.partitions } : {}),
       error: s.error ?? null,
     })),
   };

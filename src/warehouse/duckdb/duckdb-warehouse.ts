@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { QueryResult, SqlParam, SqlSession, TransactionOptions, Warehouse, WarehouseCapabilities } from '../warehouse.js';
 import { DuckDBDialect } from './duckdb-dialect.js';
 import { DuckDBDriver } from './duckdb-driver.js';
+import { DuckDBExporter } from './duckdb-exporter.js';
 import { DuckDBFileStager } from './duckdb-file-stager.js';
 import { DuckDBIntrospector } from './duckdb-introspector.js';
 import { DuckDBParser } from './duckdb-parser.js';
@@ -25,6 +26,7 @@ export class DuckDBWarehouse implements Warehouse {
   readonly capabilities = CAPABILITIES;
   readonly dialect = new DuckDBDialect();
   readonly files = new DuckDBFileStager(this.dialect);
+  readonly exporter = new DuckDBExporter(this.dialect);
   readonly introspector: DuckDBIntrospector;
   readonly parser: DuckDBParser;
 
