@@ -33,7 +33,8 @@ describe.each(ENGINES)('orchestration on $name', (engine) => {
           logger.info('customers: ' + rows[0].n);
           return 'rates loaded for ' + rows[0].n + ' customers';
         },
-      }),`,
+      }),
+      'on-failure': task({ after: ['fetch-rates'], trigger: 'one_failed', run: () => 'paged the team' }),`,
     );
     const report = await project.run();
     expect(report.status).toBe('success');
@@ -44,6 +45,8 @@ describe.each(ENGINES)('orchestration on $name', (engine) => {
       { attempt: 2, status: 'failed', retryable: true, error: 'fetch-rates: socket hang up' },
     ]);
     expect(await project.rows(`SELECT status, attempts FROM refinery.steps WHERE step = 'fetch-rates'`)).toEqual([{ status: 'success', attempts: 3 }]);
+    // A step its trigger rule skipped never ran, yet the run's record says what happened to it, and why.
+    expect(await project.rows(`SELECT status, message FROM refinery.steps WHERE step = 'on-failure'`)).toEqual([{ status: 'skipped', message: 'trigger one_failed: no upstream step failed' }]);
   });
 
   it('does not retry a fatal failure; its dependents end upstream_failed; a one_failed task runs; independent steps finish', async () => {

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, TestClock, type Clock } from '../src/orchestrator/clock.js';
+import { deliverAlerts } from '../src/orchestrator/alerts.js';
 import { createApi } from '../src/orchestrator/http-api.js';
 import { Service, type ServiceEvent } from '../src/orchestrator/service.js';
 import { ENGINES } from './helpers/engines.js';
@@ -165,6 +166,17 @@ describe.each(ENGINES)('service on $name (virtual time)', (engine) => {
       }
     });
     expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ kind: 'freshness', subject: 'gold.customer_360', text: '[customers] gold.customer_360 was not refreshed by 07:00 (UTC); last built never.' });
+  });
+
+  it('delivers to a command that never reads its input, however long the alert', async () => {
+    project = TestProject.fromTemplate(engine);
+    configure(project, `  alerts: { command: 'exit 0' },`);
+    const { plan, warehouse } = await project.open();
+    // Longer than a pipe's buffer: the write meets a closed pipe (EPIPE), which must not crash the service.
+    const text = 'x'.repeat(1 << 20);
+    const deliveries = await deliverAlerts(plan, [{ kind: 'quality', project: 'customers', subject: 'silver.customers', text }], warehouse, new TestClock('2024-05-01T06:00:00Z'));
+    expect(deliveries).toEqual([[{ channel: 'command', ok: true }]]);
+    expect((await warehouse.query(`SELECT kind, length(text) AS n FROM refinery.alerts`)).rows).toEqual([{ kind: 'quality', n: 1 << 20 }]);
   });
 });
 

@@ -124,13 +124,19 @@ function safeHost(url: string): string {
   }
 }
 
+const ENV_LIMIT = 64 * 1024;
+
 function runCommand(command: string, alert: Alert, env: NodeJS.ProcessEnv): Promise<Delivery> {
   return new Promise((resolve) => {
     const json = JSON.stringify(alert);
-    const child = spawn('sh', ['-c', command], { env: { ...env, REFINERY_ALERT_JSON: json, REFINERY_ALERT_TEXT: alert.text }, stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 });
+    // Linux refuses an environment string over 128 KiB (E2BIG): the variables are capped, stdin has it all.
+    const cap = (value: string): string => (value.length > ENV_LIMIT ? `${value.slice(0, ENV_LIMIT)}…` : value);
+    const child = spawn('sh', ['-c', command], { env: { ...env, REFINERY_ALERT_JSON: cap(json), REFINERY_ALERT_TEXT: cap(alert.text) }, stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', (error) => resolve({ channel: 'command', ok: false, detail: error.message }));
+    // A command that never reads its stdin (it has REFINERY_ALERT_JSON) closes the pipe early: EPIPE is not a failure.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => resolve({ channel: 'command', ok: code === 0, ...(code === 0 ? {} : { detail: `exit ${code}: ${stderr.trim().slice(0, 200)}` }) }));
     child.stdin.end(json);
   });

@@ -105,13 +105,13 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     },
     onEvent: async (event) => {
       if (event.type === 'node_finished') {
-        // Failed, upstream_failed and cancelled steps are recorded as soon as they end (successful steps record
-        // themselves, inside their own transaction).
+        // Failed, upstream_failed and cancelled steps are recorded as soon as they end, and so are steps a trigger
+        // rule skipped without running them (steps that ran record themselves, inside their own transaction).
         const result = event.result as NodeResult<StepOutcome>;
         const step = byName.get(result.name) as StepPlan;
         const outcome = finalOutcome(step, result);
         finished.set(step.name, outcome);
-        if (result.status !== 'success' && result.status !== 'skipped') recordFinal(ctx, outcome, result);
+        if (result.status !== 'success' && (result.status !== 'skipped' || result.value === undefined)) recordFinal(ctx, outcome, result);
         ctx.progress({ type: 'step-end', step: step.name, outcome });
         listener?.stepEnded(step, outcome, clock.now());
       } else if (event.type === 'attempt_failed') {
