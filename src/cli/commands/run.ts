@@ -5,7 +5,7 @@ import { action, withProject, type GlobalOptions } from '../command-context.js';
 import { color, printJson, println } from '../output.js';
 import { renderRunSummary, renderStep } from '../render-run.js';
 import { Spinner } from '../spinner.js';
-import { clearLiveStatus, writeLiveStatus } from '../../orchestrator/live-status.js';
+import { clearLiveStatus, LiveStatusWriter } from '../../orchestrator/live-status.js';
 import { afterRun } from '../../orchestrator/after-run.js';
 import { selectSteps } from '../../orchestrator/selection.js';
 import { systemClock } from '../../orchestrator/clock.js';
@@ -68,18 +68,13 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
   // A bad --select is a usage error: say so before anything runs or prints.
   if (command.select?.length) selectSteps(open.plan, command.select);
   if (!options.json) println(`${color.bold('refinery run')} ${color.dim(`· project ${open.plan.name}${command.fullRefresh ? ' · full refresh' : ''}${command.select?.length ? ` · select ${command.select.join(' ')}` : ''}`)}`);
-  let lastLive = 0;
+  const liveStatus = new LiveStatusWriter(open.plan.projectDir, open.plan.concurrency, systemClock);
   try {
     const report = await runPipeline(open.plan, open.warehouse, {
       fullRefresh: Boolean(command.fullRefresh),
       ...(command.select ? { select: command.select } : {}),
       signal: controller.signal,
-      onLive: (runId, live) => {
-        const now = Date.now();
-        if (now - lastLive < 100) return;
-        lastLive = now;
-        writeLiveStatus(open.plan.projectDir, runId, live(), new Date());
-      },
+      onLive: (runId, live) => liveStatus.update(runId, live),
       progress: (event) => {
         if (options.json) return;
         switch (event.type) {
@@ -115,6 +110,7 @@ export async function runAndRender(options: GlobalOptions, open: OpenProject, co
     return report;
   } finally {
     spinner.stop();
+    liveStatus.close();
     clearLiveStatus(open.plan.projectDir);
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -21,7 +21,7 @@ export function registerWhy(program: Command): void {
         const live = readLiveStatus(options.project);
         const liveState = live?.steps[step];
         if (live && liveState && (runId === undefined || runId === live.runId)) {
-          const explanation = { ...explainLive(step, liveState, new Date(), 0), runId: live.runId };
+          const explanation = { ...explainLive(step, liveState, new Date(), live.concurrency), runId: live.runId };
           if (options.json) printJson(explanation);
           else println(explanation.sentence);
           return 0;
