@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RefineryError } from '../src/errors.js';
 import { ENGINES } from './helpers/engines.js';
@@ -143,6 +144,24 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const report = await project.run();
     expect(report.steps[0]?.message).toContain('a slot left behind by an earlier warehouse was dropped first');
+  });
+
+  it('cdc: refuses, rather than drops, a slot of the same name that belongs to another database', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    const other = new pg.Client({ connectionString: PG_URL.replace(/\/[^/]+$/, '/postgres') });
+    await other.connect();
+    try {
+      await other.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+      const report = await project.run();
+      expect(report.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_slot_in_use' } });
+      expect(report.steps[0]?.message).toContain('belongs to database postgres, not');
+      // Still there: another pipeline's position is not ours to throw away.
+      expect((await other.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.n).toBe(1);
+    } finally {
+      await other.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+      await other.end();
+    }
   });
 
   it('cdc-drop drops the slot and publication; the next run takes a new snapshot', async () => {

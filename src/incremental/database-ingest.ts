@@ -259,7 +259,21 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
   if (known === undefined || ctx.fullRefresh) {
     // First run (or a forced re-snapshot): any slot already there was left behind by an earlier warehouse — its
     // position means nothing to this one — so start clean: slot first, then the snapshot, then changes from the slot.
-    const leftBehind = (await slotState(client, slot)).exists;
+    const existing = await slotState(client, slot);
+    // ...unless it is someone else's: a slot of another database (slot names are server-wide), or one a consumer
+    // is streaming from right now. Dropping those would break another pipeline; the user picks another name.
+    if (existing.exists && (existing.activePid !== undefined || existing.database !== existing.currentDatabase)) {
+      throw new RefineryError('pipeline', {
+        code: 'cdc_slot_in_use',
+        step: `bronze.${source.name}`,
+        value: slot,
+        message: existing.activePid !== undefined
+          ? `Replication slot ${slot} is in use right now (server process ${existing.activePid} streams from it), so it belongs to another consumer, not to this warehouse.`
+          : `Replication slot ${slot} belongs to database ${existing.database ?? '(none)'}, not ${existing.currentDatabase ?? 'this one'}: slot names are shared by the whole server.`,
+        hint: `Give this source its own slot and publication, e.g. load: { strategy: 'cdc', slot: '${slot.slice(0, 50)}_2', publication: '${slot.slice(0, 50)}_2' }, or stop the other consumer and drop the slot with \`refinery cdc-drop\`.`,
+      });
+    }
+    const leftBehind = existing.exists;
     if (leftBehind) await dropCdcSetup(client, slot, publication);
     const setup = await ensureCdcSetup(client, source.table, slot, publication);
     await extractor.extract({ columns: names }, file);

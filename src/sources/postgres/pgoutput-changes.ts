@@ -15,12 +15,28 @@ import { BinaryCopyRows, CsvSink, PgoutputCsvDecoder } from './pgoutput-csv.js';
 export interface SlotState {
   readonly exists: boolean;
   readonly confirmedLsn?: string;
+  /** A consumer is streaming from it right now (its backend pid). */
+  readonly activePid?: number;
+  /** The database the slot decodes; slot names are shared by the whole server, slots are not. */
+  readonly database?: string;
+  /** This connection's database, to compare with `database`. */
+  readonly currentDatabase?: string;
 }
 
 export async function slotState(client: pg.Client, slot: string): Promise<SlotState> {
-  const { rows } = await client.query<{ confirmed_flush_lsn: string | null }>(`SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+  const { rows } = await client.query<{ confirmed_flush_lsn: string | null; active_pid: number | null; database: string | null; current: string }>(
+    `SELECT confirmed_flush_lsn, active_pid, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  );
   const row = rows[0];
-  return row ? { exists: true, ...(row.confirmed_flush_lsn ? { confirmedLsn: row.confirmed_flush_lsn } : {}) } : { exists: false };
+  if (!row) return { exists: false };
+  return {
+    exists: true,
+    ...(row.confirmed_flush_lsn ? { confirmedLsn: row.confirmed_flush_lsn } : {}),
+    ...(row.active_pid !== null ? { activePid: row.active_pid } : {}),
+    ...(row.database !== null ? { database: row.database } : {}),
+    currentDatabase: row.current,
+  };
 }
 
 export async function ensureCdcSetup(client: pg.Client, table: string, slot: string, publication: string): Promise<{ createdSlot: boolean; lsn: string }> {
