@@ -282,7 +282,10 @@ export interface SilverTableConfig extends StepOptions {
   latest?: string | string[];
   /**
    * `merge` (default when a key is set) upserts new batches by key; `replace` rebuilds from all of bronze;
-   * `scd2` keeps every version of a key with valid_from, valid_to and is_current.
+   * `scd2` keeps every version of a key with valid_from, valid_to and is_current; a delete closes the current
+   * version, a later re-insert opens a new one. It keeps only the history of the batches that still count: from a
+   * `full` source (each extract replaces the last) or a file overwritten in place it keeps no history — use a
+   * `snapshot`, `cursor` or `cdc` source, or a new file per delivery.
    */
   materialize?: 'merge' | 'replace' | 'scd2';
   /** What a delete from a database source does: 'remove' the row (default) or 'soft' — keep it with `_deleted = true`. */
