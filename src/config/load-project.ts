@@ -8,7 +8,7 @@ import type { SqlParser } from '../warehouse/warehouse.js';
 import { closest, configIssue, fromZodIssue, type IssueContext, type KeyPath } from './config-issues.js';
 import { deepFreeze, type CheckPlan, type ColumnPlan, type GoldPlan, type Plan, type SilverPlan, type SourcePlan, type StepPlan, type TaskPlan, type PostgresSourcePlan, type FileSourcePlan, type MysqlSourcePlan, type HttpSourcePlan } from './plan.js';
 import { projectSchema } from './project-schema.js';
-import type { FileSourceConfig, HttpSourceConfig, MysqlSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
+import type { Duration, FileSourceConfig, HttpSourceConfig, MysqlSourceConfig, PostgresSourceConfig, ProjectConfig, RetryConfig, SilverTableConfig, StepOptions } from './types.js';
 import { NO_RETRY, type RetryPolicy } from '../orchestrator/retry-policy.js';
 import { parseDuration } from '../orchestrator/durations.js';
 import { cronProblem } from '../orchestrator/schedule.js';
@@ -416,6 +416,16 @@ function httpSourceIssues(ctx: IssueContext, name: string, source: HttpSourceCon
   return issues;
 }
 
+/** The load settings PostgreSQL and MySQL sources share. */
+function databaseLoad<S extends string>(load: { strategy: S; cursor?: string; lag?: Duration; since?: string } | undefined) {
+  return {
+    strategy: load?.strategy ?? ('full' as const),
+    ...(load?.cursor ? { cursor: load.cursor } : {}),
+    lagMs: load?.lag === undefined ? 0 : parseDuration(load.lag),
+    ...(load?.since ? { since: load.since } : {}),
+  };
+}
+
 function mysqlPlan(name: string, s: MysqlSourceConfig): MysqlSourcePlan {
   return {
     kind: 'mysql',
@@ -425,10 +435,7 @@ function mysqlPlan(name: string, s: MysqlSourceConfig): MysqlSourcePlan {
     columns: s.columns ?? [],
     key: asList(s.key),
     load: {
-      strategy: s.load?.strategy ?? 'full',
-      ...(s.load?.cursor ? { cursor: s.load.cursor } : {}),
-      lagMs: s.load?.lag === undefined ? 0 : parseDuration(s.load.lag),
-      ...(s.load?.since ? { since: s.load.since } : {}),
+      ...databaseLoad(s.load),
     },
   };
 }
@@ -480,10 +487,7 @@ function postgresPlan(project: string, name: string, s: PostgresSourceConfig): P
     columns: s.columns ?? [],
     key: asList(s.key),
     load: {
-      strategy: s.load?.strategy ?? 'full',
-      ...(s.load?.cursor ? { cursor: s.load.cursor } : {}),
-      lagMs: s.load?.lag === undefined ? 0 : parseDuration(s.load.lag),
-      ...(s.load?.since ? { since: s.load.since } : {}),
+      ...databaseLoad(s.load),
       slot: s.load?.slot ?? slotDefault,
       publication: s.load?.publication ?? slotDefault,
     },

@@ -1,9 +1,26 @@
+import { RefineryError } from '../errors.js';
+
 /**
  * What a load strategy needs from a source database, and nothing more: its columns, the greatest value of a cursor
  * column, and "write the rows matching this SELECT to a CSV file". The strategies themselves (full, cursor,
  * snapshot — src/incremental/database-ingest.ts) are written once against this interface; each engine
  * (PostgreSQL, MySQL/MariaDB) lives at the edge, in its own folder, and renders the SELECT in its own SQL.
  */
+
+/** The password a connection names by environment variable (secrets never live in the project file). */
+export function passwordFromEnv(source: string, variable: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (!variable) return undefined;
+  const password = env[variable];
+  if (password === undefined) {
+    throw new RefineryError('config', {
+      code: 'connection_env_missing',
+      path: `sources.${source}.connection.passwordEnv`,
+      message: `sources.${source} reads its password from the environment variable ${variable}, which is not set.`,
+      hint: `Set ${variable} to the database password.`,
+    });
+  }
+  return password;
+}
 
 /** The NULL marker in extracts, so NULL and '' stay apart on the way into bronze. */
 export const EXTRACT_NULL = '\\N';

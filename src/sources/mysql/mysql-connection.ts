@@ -1,6 +1,7 @@
 import mysql from 'mysql2';
 import type { MysqlSourcePlan } from '../../config/plan.js';
 import { RefineryError } from '../../errors.js';
+import { passwordFromEnv } from '../database-extractor.js';
 
 /** Connection settings for mysql2, with the password (if any) taken from the environment. */
 export interface MysqlClientConfig {
@@ -29,15 +30,7 @@ export function mysqlClientConfig(source: MysqlSourcePlan, env: NodeJS.ProcessEn
     });
   }
   if (urlText) fromUrl = parseMysqlUrl(source, urlText, c.urlEnv !== undefined);
-  const password = c.passwordEnv ? env[c.passwordEnv] : undefined;
-  if (c.passwordEnv && password === undefined) {
-    throw new RefineryError('config', {
-      code: 'connection_env_missing',
-      path: `sources.${source.name}.connection.passwordEnv`,
-      message: `sources.${source.name} reads its password from the environment variable ${c.passwordEnv}, which is not set.`,
-      hint: `Set ${c.passwordEnv} to the database password.`,
-    });
-  }
+  const password = passwordFromEnv(source.name, c.passwordEnv, env);
   const database = c.database ?? fromUrl.database;
   const secret = password ?? fromUrl.password;
   return {

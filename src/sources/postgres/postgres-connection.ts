@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { PostgresSourcePlan } from '../../config/plan.js';
 import { RefineryError } from '../../errors.js';
+import { passwordFromEnv } from '../database-extractor.js';
 
 /**
  * Turns a source's connection settings into a client configuration. Secrets come only from environment
@@ -20,15 +21,7 @@ export function clientConfig(source: PostgresSourcePlan, env: NodeJS.ProcessEnv 
     }
     return { connectionString: url, application_name: 'refinery' };
   }
-  const password = c.passwordEnv ? env[c.passwordEnv] : undefined;
-  if (c.passwordEnv && password === undefined) {
-    throw new RefineryError('config', {
-      code: 'connection_env_missing',
-      path: `sources.${source.name}.connection.passwordEnv`,
-      message: `sources.${source.name} reads its password from the environment variable ${c.passwordEnv}, which is not set.`,
-      hint: `Set ${c.passwordEnv} to the database password.`,
-    });
-  }
+  const password = passwordFromEnv(source.name, c.passwordEnv, env);
   return {
     ...(c.url ? { connectionString: c.url } : {}),
     ...(c.host ? { host: c.host } : {}),
