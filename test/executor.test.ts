@@ -132,8 +132,10 @@ describe('graph executor', () => {
       [node('a'), node('b', ['a'])],
       async (name, _attempt, signal, clock) => {
         signal.addEventListener('abort', () => aborted.push(name));
-        setTimeout(() => controller.abort(), 0);
-        await clock.sleep(5000, signal);
+        // Cancel while `a` is asleep, in this very turn: a real-time timer would race the virtual clock.
+        const sleeping = clock.sleep(5000, signal);
+        controller.abort();
+        await sleeping;
       },
       { signal: controller.signal },
     );
