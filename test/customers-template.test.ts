@@ -145,7 +145,7 @@ describe.each(ENGINES)('customers template on $name', (engine) => {
       { order_id: '5006', _reason: 'invalid_order' },
     ]);
     const gold = report.steps.find((s) => s.step === 'gold.customer_360');
-    expect(gold).toMatchObject({ rowsIn: 2, rowsWritten: 2, message: 'recomputed 2 changed keys (1 rows replaced, 2 written)' });
+    expect(gold).toMatchObject({ rowsIn: 2, rowsWritten: 2, message: 'recomputed 2 changed keys (1 row replaced, 2 written)' });
     const incremental = await project.rows(`SELECT * FROM gold.customer_360 ORDER BY customer_id`);
     expect(incremental.find((r) => r.customer_id === 1003)).toMatchObject({ order_count: 1, segment: 'low' });
     expect(incremental.find((r) => r.customer_id === 1007)).toMatchObject({ order_count: 1, segment: 'high' });

@@ -46,6 +46,44 @@ describe('incremental-load commands', () => {
     expect((JSON.parse(bad.stdout) as { tables: { table: string; identical: boolean }[] }).tables.filter((t) => !t.identical).map((t) => t.table)).toEqual(['silver.customers']);
   });
 
+  it('check-incremental says which tables wait for a build after run --select, instead of calling them different', () => {
+    const lab = join(root, 'partial');
+    refinery(['init', 'partial'], { cwd: root });
+    expect(refinery(['run'], { cwd: lab }).code).toBe(0);
+    writeFileSync(join(lab, 'landing', 'customers', 'day2.csv'), `${HEADER}\n1002,Mary Jane,mary@x.com,,IE,active,,2025-01-01 00:00:00\n`);
+    // Only bronze and silver.customers: silver.orders (which checks its customers) and gold.customer_360 are behind.
+    expect(refinery(['run', '--select', '+silver.customers'], { cwd: lab }).code).toBe(0);
+    const partial = refinery(['check-incremental', '--json'], { cwd: lab });
+    expect(partial.code).toBe(1);
+    const report = JSON.parse(partial.stdout) as { identical: boolean; waiting: { step: string; message: string }[]; tables: { table: string; identical: boolean; waiting?: string }[] };
+    expect(report.identical).toBe(true);
+    expect(report.waiting.map((w) => w.message)).toEqual([
+      'silver.orders has not been built since silver.customers changed (run without --select, or --select silver.customers+)',
+      'gold.customer_360 has not been built since silver.customers changed (run without --select, or --select silver.customers+)',
+    ]);
+    expect(report.tables.filter((t) => t.waiting).map((t) => t.table).sort()).toEqual(['gold.customer_360', 'quarantine.orders', 'silver.orders']);
+    const text = refinery(['check-incremental'], { cwd: lab });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('gold.customer_360 has not been built since silver.customers changed (run without --select, or --select silver.customers+).');
+    expect(text.stdout).not.toMatch(/\bNO\b|differ/);
+
+    // Bronze ahead of silver: silver waits for its new batches, and everything downstream waits for silver.
+    writeFileSync(join(lab, 'landing', 'customers', 'day3.csv'), `${HEADER}\n1004,Li Wei,li@x.com,,CN,active,,2025-01-02 00:00:00\n`);
+    expect(refinery(['run', '--select', 'bronze.customers', 'silver.orders', 'gold.customer_360'], { cwd: lab }).code).toBe(0);
+    const behind = JSON.parse(refinery(['check-incremental', '--json'], { cwd: lab }).stdout) as { waiting: { message: string }[] };
+    expect(behind.waiting.map((w) => w.message)).toEqual([
+      'silver.customers has not been built since bronze.customers received new batches (run without --select, or --select silver.customers+)',
+      'silver.orders waits for silver.customers, which has not been built since bronze.customers received new batches (run without --select, or --select silver.customers+)',
+      'gold.customer_360 waits for silver.customers, which has not been built since bronze.customers received new batches (run without --select, or --select silver.customers+)',
+    ]);
+
+    // The suggested run catches up; then the check passes.
+    expect(refinery(['run', '--select', 'silver.customers+'], { cwd: lab }).code).toBe(0);
+    const caughtUp = refinery(['check-incremental', '--json'], { cwd: lab });
+    expect(caughtUp.code).toBe(0);
+    expect(JSON.parse(caughtUp.stdout)).toMatchObject({ identical: true, waiting: [] });
+  });
+
   it('generate writes the same bytes for the same seed; compare-loads finds both loads identical', () => {
     for (const out of ['g1', 'g2']) expect(refinery(['generate', 'customers', '--rows', '500', '--changes', '20', '--out', out], { cwd: root }).code).toBe(0);
     for (const file of ['day1/customers.csv', 'day1/orders.csv', 'day2-changes/customers_changes.csv', 'day2-full/customers.csv']) {
@@ -58,5 +96,9 @@ describe('incremental-load commands', () => {
     expect(report.tables).toHaveLength(3);
     expect(report.incremental.rowsRead).toBe(50);
     expect(report.full.rowsRead).toBeGreaterThan(3000);
+    // Without --json, progress counts its stages against the real total.
+    const progress = refinery(['compare-loads', '--rows', '200', '--changes', '5'], { cwd: root });
+    expect(progress.code).toBe(0);
+    expect(progress.stderr.split('\n').filter((l) => l.startsWith('[')).map((l) => l.slice(0, 5))).toEqual(['[1/5]', '[2/5]', '[3/5]', '[4/5]', '[5/5]']);
   });
 });

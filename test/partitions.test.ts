@@ -92,7 +92,7 @@ describe.each(ENGINES)('partitions on $name', (engine) => {
     const second = await project.run();
     expect(second.status).toBe('success');
     expect(step(second, 'gold.daily_sales')?.partitions?.recomputed).toEqual(['order_month=2024-03']);
-    expect(step(second, 'gold.daily_sales')?.message).toMatch(/^recomputed 1 partition \(order_month=2024-03\): 1 rows replaced, 2 written/);
+    expect(step(second, 'gold.daily_sales')?.message).toMatch(/^recomputed 1 partition \(order_month=2024-03\): 1 row replaced, 2 written/);
     expect(step(second, 'silver.orders')?.partitions?.published).toEqual({ path: 'lake/silver/orders', rewritten: ['order_month=2024-03'], removed: [], unchanged: 2 });
     expect(step(second, 'gold.daily_sales')?.partitions?.published).toMatchObject({ rewritten: ['country=FR'], unchanged: 1 });
     const silverAfter = files(join(project.dir, 'lake/silver/orders'));

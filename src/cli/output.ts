@@ -54,9 +54,7 @@ function formatCell(value: unknown): string {
   return String(value).replace(/\n/g, '⏎');
 }
 
-export function plural(n: number, word: string, pluralWord = `${word}s`): string {
-  return `${n.toLocaleString('en-US')} ${n === 1 ? word : pluralWord}`;
-}
+export { plural } from '../text.js';
 
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;

@@ -55,30 +55,34 @@ export interface CompareLoadsOptions {
   readonly workDir: string;
   readonly keep?: boolean;
   readonly clock?: Clock;
-  readonly progress?: (stage: string) => void;
+  /** Called as each stage starts: its description, and its place among the stages (for a `[2/5]` prefix). */
+  readonly progress?: (text: string, at: { readonly stage: number; readonly of: number }) => void;
 }
+
+/** The stages of a comparison, in order: progress counts against this list, so the total cannot drift. */
+const STAGES = ['generate', 'full reload', 'incremental setup', 'incremental', 'compare'] as const;
 
 const COMPARED = ['silver.customers', 'silver.orders', 'gold.customer_360'];
 
 export async function compareLoads(options: CompareLoadsOptions): Promise<CompareLoadsReport> {
-  const progress = options.progress ?? (() => {});
+  const progress = (stage: (typeof STAGES)[number], text: string): void => options.progress?.(text, { stage: STAGES.indexOf(stage) + 1, of: STAGES.length });
   const clock = options.clock ?? systemClock;
   mkdirSync(options.workDir, { recursive: true });
-  progress(`generating ${options.rows.toLocaleString('en-US')} customers and ${options.changes.toLocaleString('en-US')} day-2 changes`);
+  progress('generate', `generating ${options.rows.toLocaleString('en-US')} customers and ${options.changes.toLocaleString('en-US')} day-2 changes`);
   const scenario = await generateLoadScenario({ rows: options.rows, changes: options.changes, out: join(options.workDir, 'data'), ...(options.seed === undefined ? {} : { seed: options.seed }) });
   const full = project(options.workDir, 'full-reload', [scenario.day2Full.customers], [scenario.day2Full.orders]);
   const incremental = project(options.workDir, 'incremental', [scenario.day1.customers], [scenario.day1.orders]);
   const fullProject = await openProject(full);
   const incrementalProject = await openProject(incremental);
   try {
-    progress('full reload: loading the whole day-2 extract into a fresh warehouse');
+    progress('full reload', 'full reload: loading the whole day-2 extract into a fresh warehouse');
     const fullMeasure = await measure('full reload', fullProject, clock);
-    progress('incremental: loading day 1 (setup, not timed)');
+    progress('incremental setup', 'incremental: loading day 1 (setup, not timed)');
     await runPipeline(incrementalProject.plan, incrementalProject.warehouse, { clock });
     copyFileSync(scenario.day2Changes, join(incremental, 'landing', 'customers', basename(scenario.day2Changes)));
-    progress('incremental: loading only the day-2 changes');
+    progress('incremental', 'incremental: loading only the day-2 changes');
     const incrementalMeasure = await measure('incremental', incrementalProject, clock);
-    progress('comparing silver and gold');
+    progress('compare', 'comparing silver and gold');
     const tables: TableComparison[] = [];
     for (const table of COMPARED) tables.push(await compareTable(table, fullProject.warehouse, incrementalProject.warehouse));
     return {

@@ -12,6 +12,7 @@ import { acknowledge, currentLsn, dropCdcSetup, ensureCdcSetup, slotState, write
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { readSourceState, writeSourceState } from './source-state.js';
+import { plural } from '../text.js';
 
 /**
  * Database → bronze with a load strategy. Whatever the strategy and the engine, the rows travel the same way: the
@@ -238,7 +239,7 @@ async function assertUniqueKeys(ctx: StepContext, tx: SqlSession, source: Databa
   const keys = source.key.map((k) => d.quoteIdent(k));
   const { rows: nulls } = await tx.query(`SELECT count(*) AS n FROM ${d.quoteIdent(staging)} WHERE ${keys.map((k) => `${k} IS NULL`).join(' OR ')}`);
   if (Number(nulls[0]?.n) > 0) {
-    throw new RefineryError('pipeline', { code: 'null_key', step: `bronze.${source.name}`, message: `${Number(nulls[0]?.n)} row(s) of ${source.table} have no ${source.key.join(' + ')}, the key the snapshot strategy compares by.`, hint: 'Give every row a key, or choose another key for the source.' });
+    throw new RefineryError('pipeline', { code: 'null_key', step: `bronze.${source.name}`, message: `${plural(Number(nulls[0]?.n), 'row')} of ${source.table} ${Number(nulls[0]?.n) === 1 ? 'has' : 'have'} no ${source.key.join(' + ')}, the key the snapshot strategy compares by.`, hint: 'Give every row a key, or choose another key for the source.' });
   }
   const { rows: dupes } = await tx.query(`SELECT ${keys.join(', ')}, count(*) AS n FROM ${d.quoteIdent(staging)} GROUP BY ${keys.join(', ')} HAVING count(*) > 1 ORDER BY n DESC LIMIT 5`);
   if (dupes.length > 0) {

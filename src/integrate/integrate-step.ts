@@ -2,6 +2,7 @@ import { pipelineError } from '../errors.js';
 import { record } from '../layers/silver-build.js';
 import { inputVersions, readTableState, writeTableState } from '../layers/table-state.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
+import { plural } from '../text.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { countChanges, ensureCrossReference, markAffected, rewriteCrossReference, type RecordChanges } from './cross-reference.js';
 import { countConsistency, writeGoldenRecords } from './golden-record.js';
@@ -15,7 +16,8 @@ import { collectEntities, resolveFields } from './survivorship.js';
 
 type Fingerprints = IntegrationPlan['fingerprints'];
 
-function encode(f: Fingerprints): string {
+/** What an integration's state records of its rules (refinery.tables.fingerprint): a change re-resolves records. */
+export function integrationFingerprint(f: Fingerprints): string {
   return [f.shape, f.survivorship, f.matching, f.mapping].join('.');
 }
 
@@ -36,7 +38,7 @@ function resolveAllBecause(ctx: StepContext, plan: IntegrationPlan, before: Part
 function describe(plan: IntegrationPlan, allBecause: string | undefined, match: MatchSummary, resolved: number, affected: number, changes: RecordChanges, duplicates: number): string {
   const entity = plan.entity;
   const parts: string[] = [];
-  if (allBecause) parts.push(`${allBecause}: resolved all ${resolved} ${entity} records`);
+  if (allBecause) parts.push(`${allBecause}: resolved all ${plural(resolved, `${entity} record`)}`);
   else parts.push(`re-resolved ${resolved} ${entity} record${resolved === 1 ? '' : 's'} (${changes.changed} source record${changes.changed === 1 ? '' : 's'} new or changed, ${changes.removed} gone)`);
   if (affected > resolved) parts.push(`${affected - resolved} ${entity} record${affected - resolved === 1 ? '' : 's'} removed: no source record left`);
   if (match.fresh > 0) parts.push(`matched ${match.fresh} new record${match.fresh === 1 ? '' : 's'}: ${match.joinedExisting} into existing ${entity} records, ${match.newEntities} new ${entity} record${match.newEntities === 1 ? '' : 's'}`);
@@ -63,7 +65,7 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
   return warehouse.transaction(async (tx) => {
     const state = await readTableState(tx, step);
     const inputs = await inputVersions(tx, plan.reads);
-    const fingerprint = encode(plan.fingerprints);
+    const fingerprint = integrationFingerprint(plan.fingerprints);
     const goldExists = await tablesExist(ctx, tx, plan, ['master', 'provenance', 'xref', 'sourceQuality']);
     if (!ctx.fullRefresh && state && goldExists && state.fingerprint === fingerprint && state.inputs === inputs) {
       const outcome: StepOutcome = { ...emptyOutcome(step, 'integrate'), status: 'skipped', message: 'up to date: nothing it reads and none of its rules changed', durationMs: 0 };
@@ -108,7 +110,7 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
     const version = changed ? ctx.runId : (state?.version ?? ctx.runId);
     const now = ctx.clock.now();
     for (const table of [step, ...outputTables(plan)]) await writeTableState(tx, table, { fingerprint, lastBatchId: 0, inputs, version }, now);
-    const message = changed ? describe(plan, allBecause, match, resolved, affected, changes, mapping.duplicates) : `no source record changed: ${mapping.records} records checked`;
+    const message = changed ? describe(plan, allBecause, match, resolved, affected, changes, mapping.duplicates) : `no source record changed: ${plural(mapping.records, 'record')} checked`;
     const outcome: StepOutcome = { ...emptyOutcome(step, 'integrate'), status: 'success', rowsIn: mapping.records, rowsWritten: resolved, message, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
     return outcome;

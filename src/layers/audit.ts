@@ -5,6 +5,7 @@ import { replacedBatches } from './bronze-batches.js';
 import { arrival } from './silver-merge.js';
 import { compileCandidates } from './silver-sql.js';
 import { readTableState } from './table-state.js';
+import { plural } from '../text.js';
 
 export interface TableAudit {
   readonly table: string;
@@ -113,10 +114,12 @@ async function auditTable(plan: Plan, warehouse: Warehouse, table: SilverPlan): 
   const r = rows[0] ?? {};
   const n = (k: string): number => Number(r[k] ?? 0);
   const problems: string[] = [];
-  if (n('lost') > 0) problems.push(`${n('lost')} bronze row(s) are in neither silver nor quarantine and were not superseded`);
-  if (n('both') > 0) problems.push(`${n('both')} bronze row(s) are in both silver and quarantine`);
-  if (n('silver_unexpected') > 0) problems.push(`${n('silver_unexpected')} silver row(s) do not come from exactly one consumed bronze row`);
-  if (n('quarantine_unexpected') > 0) problems.push(`${n('quarantine_unexpected')} quarantined row(s) do not come from exactly one consumed bronze row`);
+  // `1 bronze row is`, `2 bronze rows are`.
+  const rowsAre = (k: string, what: string, verbs: [string, string]): string => `${plural(n(k), `${what} row`)} ${n(k) === 1 ? verbs[0] : verbs[1]}`;
+  if (n('lost') > 0) problems.push(`${rowsAre('lost', 'bronze', ['is', 'are'])} in neither silver nor quarantine and ${n('lost') === 1 ? 'was' : 'were'} not superseded`);
+  if (n('both') > 0) problems.push(`${rowsAre('both', 'bronze', ['is', 'are'])} in both silver and quarantine`);
+  if (n('silver_unexpected') > 0) problems.push(`${rowsAre('silver_unexpected', 'silver', ['does', 'do'])} not come from exactly one consumed bronze row`);
+  if (n('quarantine_unexpected') > 0) problems.push(`${rowsAre('quarantine_unexpected', 'quarantined', ['does', 'do'])} not come from exactly one consumed bronze row`);
   const audit = {
     table: name,
     source: table.source,

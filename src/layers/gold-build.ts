@@ -1,4 +1,4 @@
-import type { GoldPlan } from '../config/plan.js';
+import type { GoldPlan, Plan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
 import { failpoint } from '../failpoints.js';
 import { EngineError } from '../warehouse/engine-error.js';
@@ -9,6 +9,7 @@ import { logEverything, logKeys, touchedSince } from './change-log.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
 import { refreshTouchedPartitions } from './gold-partitions.js';
+import { plural } from '../text.js';
 import { recordTableSchema } from './schema-history.js';
 
 /**
@@ -55,19 +56,19 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     } else if (model.key && state && incrementalOk) {
       await widenInPlace(ctx, tx, model, contract);
       const incremental = await refreshTouchedKeys(ctx, tx, { ...model, sql: contract.sql }, state.inputs, inputs);
-      if (incremental) {
+      if (incremental.kind === 'refreshed') {
         await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
         await recordSchema(false, incremental.message);
         const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: incremental.keys, rowsWritten: incremental.written, message: `${incremental.message}${notes}`, durationMs: ctx.clock.now().getTime() - started.getTime() };
         await record(tx, ctx, outcome, started);
         return outcome;
       }
-      reason = `${reason}; some input was rebuilt, so every key is recomputed`;
+      reason = `${reason}; ${incremental.reason}`;
     }
     try {
       await tx.execute(`CREATE OR REPLACE TABLE ${d.table('gold', model.name)} AS ${contract.sql}`);
       const setAside = await quarantineGoldRows(ctx, tx, model, contract);
-      if (setAside > 0) reason = `${reason}; ${setAside} row${setAside === 1 ? '' : 's'} set aside in quarantine.gold_${model.name} as schema_violation`;
+      if (setAside > 0) reason = `${reason}; ${plural(setAside, 'row')} set aside in quarantine.gold_${model.name} as schema_violation`;
       await logEverything(tx, step, ctx.runId);
     } catch (error) {
       if (error instanceof EngineError) {
@@ -96,12 +97,17 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
   }, { signal: ctx.signal });
 }
 
+type KeyRefresh =
+  | { readonly kind: 'refreshed'; readonly keys: number; readonly written: number; readonly message: string }
+  | { readonly kind: 'rebuild'; readonly reason: string };
+
 /**
  * A keyed model recomputes only the keys its inputs touched since it was built: delete those rows, insert them
  * again from the model's own SELECT filtered to those keys (the engine pushes the filter into the scans).
- * Returns undefined when some input was rebuilt (or does not log this key), which needs a full rebuild.
+ * Asks for a rebuild when a changed input cannot name the keys it touched: it was rebuilt, or it does not log this
+ * key at all (a lookup table without the key column, an integration output, a gold model keyed by something else).
  */
-async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldPlan, before: string, after: string): Promise<{ keys: number; written: number; message: string } | undefined> {
+async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldPlan, before: string, after: string): Promise<KeyRefresh> {
   const d = ctx.warehouse.dialect;
   const key = model.key as string;
   const previous = JSON.parse(before) as Record<string, number>;
@@ -109,20 +115,42 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const touched = new Set<string>();
   for (const table of Object.keys(current)) {
     if (previous[table] === current[table]) continue;
+    if (!logsKey(ctx.plan, table, key)) return { kind: 'rebuild', reason: `${table} cannot say which ${key} values it touched (${whyNoKey(ctx.plan, table, key)}), so every key is recomputed` };
     const keys = await touchedSince(tx, table, key, previous[table] ?? 0);
-    if (keys === 'all') return undefined;
+    if (keys === 'all') return { kind: 'rebuild', reason: `${table} was rebuilt, so every key is recomputed` };
     for (const k of keys) touched.add(k);
   }
   const target = d.table('gold', model.name);
   const columns = await ctx.warehouse.introspector.columns('gold', model.name, tx);
   const keyType = columns.find((c) => c.name === key)?.type;
-  if (!keyType) return undefined;
-  if (touched.size === 0) return { keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
+  if (!keyType) return { kind: 'rebuild', reason: `gold.${model.name} has no ${key} column yet, so every key is recomputed` };
+  if (touched.size === 0) return { kind: 'refreshed', keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
   const values = [...touched].map((v) => `CAST(${d.literal(v)} AS ${keyType})`).join(', ');
   const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (${values})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
   await logKeys(tx, d, `gold.${model.name}`, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
-  return { keys: touched.size, written, message: `recomputed ${touched.size} changed key${touched.size === 1 ? '' : 's'} (${removed} rows replaced, ${written} written)` };
+  return { kind: 'refreshed', keys: touched.size, written, message: `recomputed ${plural(touched.size, 'changed key')} (${plural(removed, 'row')} replaced, ${written.toLocaleString('en-US')} written)` };
+}
+
+/**
+ * Whether `table` logs the values of `key` it touches (refinery.change_log): a silver table that has the column
+ * (see downstreamKeys in load-project.ts), or a gold model keyed by it. Any other table logs only its rebuilds.
+ */
+function logsKey(plan: Plan, table: string, key: string): boolean {
+  const [layer, name] = table.split('.') as [string, string];
+  if (layer === 'silver') return plan.silver.find((s) => s.name === name)?.downstreamKeys.includes(key) ?? false;
+  if (layer === 'gold') return plan.gold.find((g) => g.name === name)?.key === key;
+  return false;
+}
+
+function whyNoKey(plan: Plan, table: string, key: string): string {
+  const [layer, name] = table.split('.') as [string, string];
+  if (layer === 'gold') {
+    const other = plan.gold.find((g) => g.name === name)?.key;
+    return other ? `it is keyed by ${other}` : 'it has no key';
+  }
+  if (layer === 'silver') return `it has no ${key} column`;
+  return `it does not log ${key} values`;
 }
 
 function changedInputs(before: string, after: string): string[] {

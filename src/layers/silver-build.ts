@@ -246,7 +246,8 @@ async function stillReferenced(ctx: StepContext, tx: SqlSession, values: string,
   return true;
 }
 
-function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {
+/** A silver table's recorded inputs: the versions of the silver tables it reads, and the bronze batches replaced. */
+export function parseInputs(inputs: string): { reads: unknown; replaced: number[] } {
   try {
     const parsed = JSON.parse(inputs) as { reads?: unknown; replaced?: number[] };
     // State written before replaced batches were tracked held the read versions alone.

@@ -4,6 +4,7 @@ import type { SqlSession } from '../warehouse/warehouse.js';
 import type { StepContext } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE } from './bronze-ingest.js';
 import { rawName } from './silver-sql.js';
+import { plural } from '../text.js';
 
 export interface CandidateStats {
   /** Quoted name of the temporary table holding this build's candidate rows. */
@@ -43,7 +44,7 @@ export async function stageCandidates(ctx: StepContext, tx: SqlSession, table: S
         step,
         table: step,
         file: String(first._source_file),
-        message: `Check '${reason}' (action: fail) failed on ${Number(first.n)} row(s) of silver.${table.name}; nothing was written. ${rows
+        message: `Check '${reason}' (action: fail) failed on ${plural(Number(first.n), 'row')} of silver.${table.name}; nothing was written. ${rows
           .filter((r) => r._reason === reason)
           .map((r) => `${String(r._source_file)} row ${Number(r._source_row)}: ${String(r._detail)}`)
           .join('; ')}`,
@@ -86,7 +87,7 @@ export async function stageCandidates(ctx: StepContext, tx: SqlSession, table: S
       step,
       table: step,
       column: table.key.join(', '),
-      message: `${nullKeys} row(s) of silver.${table.name} have no ${table.key.join(' + ')} (the key), so they cannot be merged: ${rows.map((r) => `${String(r._source_file)} row ${Number(r._source_row)}`).join(', ')}. Nothing was written.`,
+      message: `${plural(nullKeys, 'row')} of silver.${table.name} ${nullKeys === 1 ? 'has' : 'have'} no ${table.key.join(' + ')} (the key), so ${nullKeys === 1 ? 'it cannot' : 'they cannot'} be merged: ${rows.map((r) => `${String(r._source_file)} row ${Number(r._source_row)}`).join(', ')}. Nothing was written.`,
       hint: `Add a check { name: 'missing_${table.key[0]}', column: '${table.key[0]}', rule: 'not_null' } to silver.${table.name} to quarantine such rows.`,
     });
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compareLoads, type CompareLoadsReport, type LoadMeasurement } from '../../incremental/compare-loads.js';
 import { action } from '../command-context.js';
-import { color, formatDuration, printJson, println, table } from '../output.js';
+import { color, formatDuration, plural, printJson, println, table } from '../output.js';
 import { Spinner } from '../spinner.js';
 import { wholeNumberOption } from './generate.js';
 
@@ -24,17 +24,15 @@ export function registerCompareLoads(program: Command): void {
         const seed = wholeNumberOption(cmd.seed, 'seed', 42);
         const workDir = cmd.keep ? resolve(cmd.keep) : mkdtempSync(join(tmpdir(), 'refinery-compare-'));
         const spinner = new Spinner(!options.json && Boolean(process.stderr.isTTY));
-        let stage = 0;
         const report = await compareLoads({
           rows,
           changes,
           seed,
           workDir,
           keep: Boolean(cmd.keep),
-          progress: (text) => {
-            stage++;
+          progress: (text, at) => {
             spinner.stop();
-            if (!options.json) process.stderr.write(color.dim(`[${stage}/6] ${text}\n`));
+            if (!options.json) process.stderr.write(color.dim(`[${at.stage}/${at.of}] ${text}\n`));
             spinner.start(text);
           },
         });
@@ -59,7 +57,7 @@ function render(report: CompareLoadsReport): void {
   println(table([row(report.full), row(report.incremental)]));
   println();
   println(`Incremental was ${color.bold(`${report.speedup.toFixed(1)}×`)} faster, reading ${((100 * report.incremental.bytesRead) / Math.max(report.full.bytesRead, 1)).toFixed(2)}% of the bytes.`);
-  for (const t of report.tables) println(`  ${t.identical ? color.green('identical') : color.red('DIFFERENT')}  ${t.table} (${t.fullRows.toLocaleString('en-US')} rows)`);
+  for (const t of report.tables) println(`  ${t.identical ? color.green('identical') : color.red('DIFFERENT')}  ${t.table} (${plural(t.fullRows, 'row')})`);
   println(report.identical ? color.green('Both loads give the same silver and gold.') : color.red('The loads disagree: the incremental path has a bug. Re-run with --keep <dir> to inspect both warehouses.'));
   println(color.dim('When is a full load still needed? When rules or schemas change (refinery rebuilds such tables by itself and says why), or to repair data: refinery run --full-refresh.'));
 }
