@@ -30,6 +30,22 @@ describe('incremental-load commands', () => {
     expect(bronze[0]?.n).toBe(8);
   });
 
+  it('plan counts a file as changed when only its parse settings changed, as the run then does', () => {
+    const lab = join(root, 'settings');
+    refinery(['init', 'settings'], { cwd: root });
+    expect(refinery(['run'], { cwd: lab }).code).toBe(0);
+    const config = join(lab, 'refinery.config.ts');
+    writeFileSync(config, readFileSync(config, 'utf8').replace("path: 'landing/orders/*.csv',", "path: 'landing/orders/*.csv', csv: { encoding: 'latin-1' },"));
+    const plan = refinery(['plan', '--json'], { cwd: lab });
+    expect(plan.code).toBe(0);
+    const sources = JSON.parse(plan.stdout) as { source: string; files: { path: string; status: string }[] }[];
+    expect(sources.find((s) => s.source === 'orders')?.files.map((f) => f.status)).toEqual(['changed']);
+    expect(sources.find((s) => s.source === 'customers')?.files.every((f) => f.status === 'unchanged')).toBe(true);
+    const run = refinery(['run', '--json'], { cwd: lab });
+    const orders = (JSON.parse(run.stdout) as { steps: { name: string; files: { outcome: string }[] }[] }).steps.find((s) => s.name === 'bronze.orders');
+    expect(orders?.files.map((f) => f.outcome)).toEqual(['changed']);
+  });
+
   it('check-incremental passes on a healthy warehouse and fails when a table drifted from its bronze', async () => {
     expect(refinery(['run'], { cwd: dir }).code).toBe(0);
     const ok = refinery(['check-incremental', '--json'], { cwd: dir });

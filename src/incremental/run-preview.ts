@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import type { FileSourcePlan, Plan, PostgresSourcePlan, SilverPlan } from '../config/plan.js';
-import { BRONZE_LINEAGE, CHANGE_LINEAGE } from '../layers/bronze-ingest.js';
+import { BRONZE_LINEAGE, CHANGE_LINEAGE, parseSettings } from '../layers/bronze-ingest.js';
 import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
-import { listLandingFiles } from '../sources/landing-files.js';
+import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { currentLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
@@ -36,18 +36,21 @@ export async function previewRun(plan: Plan, warehouse: Warehouse): Promise<Sour
 }
 
 async function previewFiles(plan: Plan, warehouse: Warehouse, source: FileSourcePlan): Promise<SourcePreview> {
-  const { rows: known } = await warehouse.query(`SELECT path, content_hash, size_bytes, mtime_ms FROM refinery.files WHERE source = $1`, [source.name]);
+  const { rows: known } = await warehouse.query(`SELECT path, content_hash, size_bytes, mtime_ms, settings FROM refinery.files WHERE source = $1`, [source.name]);
+  // The same tests the run makes (bronze-ingest.ts): changed parse settings make a file `changed` even when its bytes are not.
+  const settings = parseSettings(source);
   const files: { path: string; status: 'new' | 'changed' | 'unchanged'; bytes: number; records?: number }[] = [];
   for (const rel of await listLandingFiles(plan.projectDir, source.path)) {
     const abs = join(plan.projectDir, rel);
     const stat = statSync(abs);
-    const prior = known.filter((k) => k.path === rel);
-    if (prior.some((p) => Number(p.size_bytes) === stat.size && Number(p.mtime_ms) === stat.mtimeMs)) {
+    const prior = known.filter((k) => k.path === rel).map((k) => ({ hash: String(k.content_hash), size: Number(k.size_bytes), mtime: Number(k.mtime_ms), settings: k.settings === null ? undefined : String(k.settings) }));
+    if (prior.some((p) => p.size === stat.size && p.mtime === stat.mtimeMs && p.settings === settings)) {
       files.push({ path: rel, status: 'unchanged', bytes: stat.size });
       continue;
     }
     const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
-    if (scan && prior.some((p) => p.content_hash === scan.sha256)) {
+    const { sha256 } = scan ?? (await hashFile(abs));
+    if (prior.some((p) => p.hash === sha256 && (p.settings === undefined || p.settings === settings))) {
       files.push({ path: rel, status: 'unchanged', bytes: stat.size });
       continue;
     }

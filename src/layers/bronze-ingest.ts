@@ -174,7 +174,8 @@ export interface FileFacts {
 }
 
 /** What decides how a file is read: change it and every file of the source is read again (and replaces its batch). */
-function parseSettings(source: FileSourcePlan): string {
+/** How a file source is read, as recorded per file: a change means every file of the source is read again. */
+export function parseSettings(source: FileSourcePlan): string {
   // Renames decide the bronze names; left out when there are none, so existing files are not read again for nothing.
   return JSON.stringify({ format: source.format, csv: source.csv, required: source.requiredColumns, ...(source.renamed ? { renamed: source.renamed } : {}) });
 }
