@@ -23,7 +23,12 @@ let reference: Record<string, string[]>;
 let referenceMs = 0;
 
 function runCli(dir: string, env: Record<string, string> = {}): number {
-  return spawnSync(process.execPath, [BIN, 'run', '--json'], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8', timeout: 120_000 }).status ?? -1;
+  return runCliJson(dir, env).status;
+}
+
+function runCliJson(dir: string, env: Record<string, string> = {}): { status: number; stdout: string } {
+  const result = spawnSync(process.execPath, [BIN, 'run', '--json'], { cwd: dir, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status ?? -1, stdout: result.stdout };
 }
 
 /** Every row of every data layer, as sorted JSON lines, without the columns that record when. */
@@ -109,7 +114,10 @@ describe('a run killed at any moment, then re-run, equals an uninterrupted run',
   it.each(['bronze:after-file-commit', 'silver:before-commit', 'gold:before-commit'])('survives a crash at the failpoint %s', async (point) => {
     const dir = freshCopy(`failpoint-${point.replace(/[^a-z]/g, '-')}`);
     expect(runCli(dir, { REFINERY_FAILPOINT: point })).not.toBe(0);
-    expect(runCli(dir)).toBe(0);
+    const rerun = runCliJson(dir);
+    expect(rerun.status).toBe(0);
+    // The re-run says which run it picked up: the one the failpoint killed.
+    expect(JSON.parse(rerun.stdout)).toMatchObject({ runId: 2, resumesRunId: 1, status: 'success' });
     expect(await snapshot(dir)).toEqual(reference);
   }, 300_000);
 });

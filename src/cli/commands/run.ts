@@ -16,6 +16,8 @@ export function runToJson(report: RunReport): Record<string, unknown> {
     runId: report.runId,
     project: report.project,
     status: report.status,
+    // The interrupted run this one picked up (its completed tasks were not run again), or null.
+    resumesRunId: report.resumedRunId ?? null,
     startedAt: report.startedAt,
     endedAt: report.endedAt,
     durationMs: report.durationMs,
