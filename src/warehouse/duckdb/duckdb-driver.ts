@@ -3,6 +3,7 @@ import { RefineryError } from '../../errors.js';
 import { EngineError, type EngineFailureKind } from '../engine-error.js';
 import { integerFromText, timestampToIso, toSqlTimestamp } from '../values.js';
 import type { ColumnInfo, QueryResult, Row, SqlParam, SqlSession, TransactionOptions, WarehouseDriver } from '../warehouse.js';
+import { ddlTargets, SchemaCache, type DdlTargets } from './schema-cache.js';
 
 const BIG_INTEGER_TYPES = new Set(['BIGINT', 'HUGEINT', 'UBIGINT', 'UHUGEINT']);
 
@@ -55,15 +56,53 @@ export function toEngineError(error: unknown, sql: string, params: readonly SqlP
   return new EngineError({ sql, params, failure: classify(engineMessage), engineMessage, cause: error });
 }
 
-class DuckDBSession implements SqlSession {
-  constructor(protected readonly connection: DuckDBConnection) {}
+/**
+ * One connection. Statements that change the catalog are reported to the schema cache: inside a transaction, their
+ * tables stay pending until it ends; outside one (autocommit), until the statement returns.
+ */
+export class DuckDBSession implements SqlSession {
+  /** DDL this transaction ran, ended (and forgotten by the cache) when it commits or rolls back. */
+  private readonly ddl: DdlTargets[] = [];
+
+  constructor(
+    protected readonly connection: DuckDBConnection,
+    readonly schemaCache: SchemaCache,
+    /** The cache epoch this session's snapshot belongs to; undefined for autocommit (always the latest). */
+    private readonly snapshotEpoch?: number,
+    private readonly inTransaction = false,
+  ) {}
+
+  /** The epoch a catalog lookup made now by this session sees. */
+  get cacheEpoch(): number {
+    return this.snapshotEpoch ?? this.schemaCache.epoch;
+  }
 
   query(sql: string, params: readonly SqlParam[] = []): Promise<QueryResult> {
-    return runQuery(this.connection, sql, params);
+    return this.run(sql, params);
+  }
+
+  private async run(sql: string, params: readonly SqlParam[]): Promise<QueryResult> {
+    const targets = ddlTargets(sql);
+    if (!targets) return runQuery(this.connection, sql, params);
+    this.schemaCache.begin(targets);
+    if (this.inTransaction) {
+      this.ddl.push(targets);
+      return runQuery(this.connection, sql, params);
+    }
+    try {
+      return await runQuery(this.connection, sql, params);
+    } finally {
+      this.schemaCache.end(targets);
+    }
+  }
+
+  /** The transaction ended, one way or the other: the cache forgets the tables it changed. */
+  protected endDdl(): void {
+    for (const targets of this.ddl.splice(0)) this.schemaCache.end(targets);
   }
 
   async execute(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    const { rows, columns } = await runQuery(this.connection, sql, params);
+    const { rows, columns } = await this.run(sql, params);
     // DuckDB answers DML with a single "Count" column.
     if (columns.length === 1 && columns[0]?.name === 'Count' && rows.length === 1) return Number(rows[0]?.Count ?? 0);
     return 0;
@@ -81,7 +120,7 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
     private readonly instance: DuckDBInstance,
     connection: DuckDBConnection,
   ) {
-    super(connection);
+    super(connection, new SchemaCache());
   }
 
   static async open(path: string, options: { threads?: number } = {}): Promise<DuckDBDriver> {
@@ -110,7 +149,7 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
     const { signal } = options;
     signal?.throwIfAborted();
     const connection = await this.instance.connect();
-    const session = new DuckDBSession(connection);
+    const session = new TransactionSession(connection, this.schemaCache, this.schemaCache.epoch);
     // An abort (timeout, Ctrl-C) interrupts the statement in flight; the rollback below undoes everything else.
     const onAbort = (): void => connection.interrupt();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -128,6 +167,7 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
       }
       throw signal?.aborted ? signal.reason : error;
     } finally {
+      session.ended();
       signal?.removeEventListener('abort', onAbort);
       connection.closeSync();
     }
@@ -144,5 +184,15 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
     }
     this.connection.closeSync();
     this.instance.closeSync();
+  }
+}
+
+class TransactionSession extends DuckDBSession {
+  constructor(connection: DuckDBConnection, cache: SchemaCache, epoch: number) {
+    super(connection, cache, epoch, true);
+  }
+
+  ended(): void {
+    this.endDdl();
   }
 }

@@ -1,4 +1,6 @@
 import type { ColumnInfo, Introspector, SqlSession } from '../warehouse.js';
+import { DuckDBSession } from './duckdb-driver.js';
+import { tableKey } from './schema-cache.js';
 
 /**
  * Reads DuckDB's catalog functions rather than information_schema: the same names and types (information_schema is
@@ -8,6 +10,8 @@ export class DuckDBIntrospector implements Introspector {
   constructor(private readonly session: SqlSession) {}
 
   async tableExists(schema: string, table: string, session: SqlSession = this.session): Promise<boolean> {
+    // A table whose columns are known exists (the cache drops it when it is dropped).
+    if (session instanceof DuckDBSession && session.schemaCache.get(tableKey(schema, table), session.cacheEpoch)) return true;
     const { rows } = await session.query(
       `SELECT 1 FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2 AND database_name = current_database()
        UNION ALL SELECT 1 FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2 AND database_name = current_database()`,
@@ -17,12 +21,18 @@ export class DuckDBIntrospector implements Introspector {
   }
 
   async columns(schema: string, table: string, session: SqlSession = this.session): Promise<ColumnInfo[]> {
+    const cache = session instanceof DuckDBSession ? { store: session.schemaCache, key: tableKey(schema, table), epoch: session.cacheEpoch } : undefined;
+    const known = cache?.store.get(cache.key, cache.epoch);
+    if (known) return known.map((c) => ({ ...c }));
     const { rows } = await session.query(
       `SELECT column_name, data_type FROM duckdb_columns()
        WHERE schema_name = $1 AND table_name = $2 AND database_name = current_database() ORDER BY column_index`,
       [schema, table],
     );
-    return rows.map((r) => ({ name: String(r.column_name), type: String(r.data_type) }));
+    const columns = rows.map((r) => ({ name: String(r.column_name), type: String(r.data_type) }));
+    // A table that does not exist (yet) is not remembered: creating it needs no invalidation to be seen.
+    if (cache && columns.length > 0) cache.store.set(cache.key, cache.epoch, columns.map((c) => ({ ...c })));
+    return columns;
   }
 
   async tables(schema?: string, session: SqlSession = this.session): Promise<{ schema: string; name: string }[]> {
