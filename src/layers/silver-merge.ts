@@ -49,8 +49,12 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   const win = q(`win_${table.name}_${ctx.runId}`);
   const del = q(`del_${table.name}_${ctx.runId}`);
   await tx.execute(`CREATE TEMP TABLE ${win} AS ${ranked}`);
-  let superseded = stats.passing - Number((await tx.query(`SELECT count(*) AS n FROM ${win}`)).rows[0]?.n ?? 0);
-  if (!rebuild && table.downstreamKeys.length > 0) {
+  let winners = Number((await tx.query(`SELECT count(*) AS n FROM ${win}`)).rows[0]?.n ?? 0);
+  let superseded = stats.passing - winners;
+  // A downstream key that is a column of this table's key has the same value in a replaced row as in the version
+  // replacing it, which is logged below: only deleted keys must be logged from the old rows.
+  const keyHoldsDownstream = table.downstreamKeys.every((k) => typeof k === 'string' && table.key.includes(k));
+  if (!rebuild && table.downstreamKeys.length > 0 && !(keyHoldsDownstream && stats.deletes === 0)) {
     // Before anything changes, the rows about to be replaced or deleted: their old key values are touched too.
     // A semi-join on the key (IN, not a correlated EXISTS, which the engine plans as a scan of every silver key).
     await logKeys(tx, d, step, ctx.runId, table.downstreamKeys, `SELECT s.* FROM ${silverTable} s WHERE (${keyCols.map((k) => `s.${k}`).join(', ')}) IN (SELECT ${keyCols.map((k) => `c.${k}`).join(', ')} FROM ${cand} c WHERE c._reason IS NULL)`);
@@ -58,7 +62,9 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   if (stats.deletes > 0) {
     await tx.execute(`CREATE TEMP TABLE ${del} AS SELECT ${keyCols.join(', ')}, max(${arrival('')}) AS _deleted_at FROM ${cand} WHERE _op = 'delete' GROUP BY ${keyCols.join(', ')}`);
     // A version that arrived before the key's last delete is gone with it.
-    superseded += await tx.execute(`DELETE FROM ${win} AS w USING ${del} AS x WHERE ${sameKey('w', 'x')} AND ${arrival('w.')} < x._deleted_at`);
+    const gone = await tx.execute(`DELETE FROM ${win} AS w USING ${del} AS x WHERE ${sameKey('w', 'x')} AND ${arrival('w.')} < x._deleted_at`);
+    superseded += gone;
+    winners -= gone;
     if (table.deletes === 'soft') {
       await tx.execute(`UPDATE ${silverTable} AS s SET _deleted = TRUE FROM ${del} AS x WHERE ${sameKey('s', 'x')}`);
     } else {
@@ -68,7 +74,6 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   const revive = table.deletes === 'soft' ? ' OR s._deleted' : '';
   superseded += await tx.execute(`DELETE FROM ${silverTable} AS s USING ${win} AS w WHERE ${sameKey('s', 'w')} AND (${beats(d, table, 'w', 's')}${revive})`);
   const written = await tx.execute(`INSERT INTO ${silverTable} (${silverCols}) SELECT ${silverCols} FROM ${win} AS w WHERE NOT EXISTS (SELECT 1 FROM ${silverTable} AS s WHERE ${sameKey('s', 'w')})`);
-  const winners = Number((await tx.query(`SELECT count(*) AS n FROM ${win}`)).rows[0]?.n ?? 0);
   superseded += winners - written;
   if (rebuild) await logEverything(tx, step, ctx.runId);
   else if (table.downstreamKeys.length > 0) await logKeys(tx, d, step, ctx.runId, table.downstreamKeys, `SELECT * FROM ${win}`);
