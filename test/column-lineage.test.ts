@@ -171,3 +171,19 @@ describe.each(ENGINES)('column lineage on $name', (engine) => {
     expect(JSON.parse(column.stdout).error).toMatchObject({ code: 'unknown_column', table: 'gold.customer_360', column: 'total_spent', hint: "Did you mean 'gold.customer_360.total_spend'?" });
   });
 });
+
+describe('the aggregate functions column lineage knows', () => {
+  it('are exactly the installed DuckDB aggregates (regenerate src/warehouse/duckdb/duckdb-aggregates.ts after an upgrade)', async () => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const { DUCKDB_AGGREGATES } = await import('../src/warehouse/duckdb/duckdb-aggregates.js');
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      const live = (await connection.runAndReadAll(`SELECT DISTINCT lower(function_name) AS name FROM duckdb_functions() WHERE function_type = 'aggregate' ORDER BY 1`)).getRowObjectsJson().map((r) => String(r.name));
+      expect([...DUCKDB_AGGREGATES].sort()).toEqual(live);
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
+  });
+});

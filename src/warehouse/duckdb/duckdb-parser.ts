@@ -1,4 +1,5 @@
 import type { SelectLineage, SqlParser, SqlSession } from '../warehouse.js';
+import { DUCKDB_AGGREGATES } from './duckdb-aggregates.js';
 import { LineageWalker } from './duckdb-lineage.js';
 
 interface Node {
@@ -24,8 +25,6 @@ function collectTables(node: unknown, cteNames: Set<string>, out: Set<string>): 
 }
 
 export class DuckDBParser implements SqlParser {
-  private aggregates: Promise<ReadonlySet<string>> | undefined;
-
   constructor(private readonly session: SqlSession) {}
 
   async referencedTables(sql: string): Promise<{ tables: string[] } | { error: string }> {
@@ -41,7 +40,7 @@ export class DuckDBParser implements SqlParser {
     if ('error' in tree) return tree;
     const node = (tree.statements[0] as { node?: Node } | undefined)?.node;
     if (!node) return { error: 'a model must be exactly one SELECT statement' };
-    const lineage = new LineageWalker(tables, await this.aggregateNames()).lineage(node);
+    const lineage = new LineageWalker(tables, DUCKDB_AGGREGATES).lineage(node);
     // The engine names unaliased expressions (`count(o.order_id)`); ask it, when the tables exist to bind against.
     const names = await this.outputNames(sql);
     if (!names || names.length !== lineage.columns.length) {
@@ -58,13 +57,6 @@ export class DuckDBParser implements SqlParser {
     if (tree.error) return { error: tree.error_message ?? 'the SQL could not be parsed' };
     if (!tree.statements || tree.statements.length !== 1) return { error: 'a model must be exactly one SELECT statement' };
     return { statements: tree.statements };
-  }
-
-  private aggregateNames(): Promise<ReadonlySet<string>> {
-    this.aggregates ??= this.session
-      .query(`SELECT DISTINCT lower(function_name) AS name FROM duckdb_functions() WHERE function_type = 'aggregate'`)
-      .then(({ rows }) => new Set(rows.map((r) => String(r.name))));
-    return this.aggregates;
   }
 
   private async outputNames(sql: string): Promise<string[] | undefined> {
