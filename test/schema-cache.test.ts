@@ -43,6 +43,14 @@ describe('the column cache never answers with a schema the asker would not see',
         await tx.execute('ALTER TABLE s.t ADD COLUMN d INT');
       });
       expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
+      // Making sure a known table exists changes nothing, and a missing one made that way is seen at once.
+      await w.transaction(async (tx) => {
+        await tx.execute('CREATE TABLE IF NOT EXISTS s.t (z INT)');
+        await tx.execute('CREATE TABLE IF NOT EXISTS s.u (z INT)');
+        expect(await names(w, 'u', tx)).toEqual(['z']);
+      });
+      expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
+      expect(await names(w, 'u')).toEqual(['z']);
       await w.execute('DROP TABLE s.t');
       expect(await names(w, 't')).toEqual([]);
       expect(await w.introspector.tableExists('s', 't')).toBe(false);

@@ -3,7 +3,7 @@ import { RefineryError } from '../../errors.js';
 import { EngineError, type EngineFailureKind } from '../engine-error.js';
 import { integerFromText, timestampToIso, toSqlTimestamp } from '../values.js';
 import type { ColumnInfo, QueryResult, Row, SqlParam, SqlSession, TransactionOptions, WarehouseDriver } from '../warehouse.js';
-import { ddlTargets, SchemaCache, type DdlTargets } from './schema-cache.js';
+import { createsOnlyIfMissing, ddlTargets, SchemaCache, type DdlTargets } from './schema-cache.js';
 
 const BIG_INTEGER_TYPES = new Set(['BIGINT', 'HUGEINT', 'UBIGINT', 'UHUGEINT']);
 
@@ -84,6 +84,9 @@ export class DuckDBSession implements SqlSession {
   private async run(sql: string, params: readonly SqlParam[]): Promise<QueryResult> {
     const targets = ddlTargets(sql);
     if (!targets) return runQuery(this.connection, sql, params);
+    // Every step makes sure its table exists; when this session knows it does, the statement changes nothing.
+    const noOp = targets !== 'all' && createsOnlyIfMissing(sql) && [...targets].every((key) => this.schemaCache.get(key, this.cacheEpoch) !== undefined);
+    if (noOp) return runQuery(this.connection, sql, params);
     this.schemaCache.begin(targets);
     if (this.inTransaction) {
       this.ddl.push(targets);

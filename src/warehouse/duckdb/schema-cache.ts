@@ -9,8 +9,9 @@ import type { ColumnInfo } from '../warehouse.js';
  *   fills its entry until the statement's transaction ends, and the entry is dropped then (commit or rollback);
  * - DDL the classifier cannot name a table for (CREATE SCHEMA, several statements at once, ...) makes every table
  *   pending;
- * - a transaction that began before some DDL committed sees the older catalog (snapshot isolation), so it neither
- *   reads nor fills the cache: `epoch` counts DDL commits, and only a session whose view is current may use it.
+ * - a transaction that began before a table's DDL ended sees its older definition (snapshot isolation), so it
+ *   neither reads nor fills that table's entry: `epoch` counts DDL endings, each table remembers its last one, and
+ *   only a session whose snapshot is at least as recent may use the entry.
  *
  * Temporary tables never enter it (they are per connection and not in the schemas Refinery introspects).
  */
@@ -18,19 +19,22 @@ export class SchemaCache {
   private readonly entries = new Map<string, readonly ColumnInfo[]>();
   private readonly pending = new Map<string, number>();
   private pendingAll = 0;
-  /** Bumped whenever DDL ends (committed or not): a lookup that spans a bump is not stored. */
-  private epochValue = 0;
+  /** Counts DDL that ended; `lastEnd` says when each table's last change ended, `lastAllEnd` the last unnamed one. */
+  private seq = 0;
+  private readonly lastEnd = new Map<string, number>();
+  private lastAllEnd = 0;
 
+  /** Now, in DDL endings: a transaction that starts now sees every change up to here. */
   get epoch(): number {
-    return this.epochValue;
+    return this.seq;
   }
 
-  /** The cached columns of `key` (`schema.table`), when a session that sees the catalog of `epoch` may use them. */
+  /** The cached columns of `key` (`schema.table`), for a session whose snapshot was taken at `epoch`. */
   get(key: string, epoch: number): readonly ColumnInfo[] | undefined {
     return this.usable(key, epoch) ? this.entries.get(key) : undefined;
   }
 
-  /** Remembers a lookup made at `epoch`, unless DDL ended or began on the table meanwhile. */
+  /** Remembers a lookup made by a session whose snapshot was taken at `epoch`, unless the table changed since. */
   set(key: string, epoch: number, columns: readonly ColumnInfo[]): void {
     if (this.usable(key, epoch)) this.entries.set(key, columns);
   }
@@ -43,9 +47,10 @@ export class SchemaCache {
 
   /** The change is committed or rolled back: drop what was known about its tables. */
   end(targets: DdlTargets): void {
-    this.epochValue++;
+    this.seq++;
     if (targets === 'all') {
       this.pendingAll--;
+      this.lastAllEnd = this.seq;
       this.entries.clear();
       return;
     }
@@ -53,12 +58,14 @@ export class SchemaCache {
       const left = (this.pending.get(key) ?? 1) - 1;
       if (left > 0) this.pending.set(key, left);
       else this.pending.delete(key);
+      this.lastEnd.set(key, this.seq);
       this.entries.delete(key);
     }
   }
 
+  /** Nothing changes the table now, and its last change ended before the session's snapshot: it sees the latest schema. */
   private usable(key: string, epoch: number): boolean {
-    return epoch === this.epochValue && this.pendingAll === 0 && !this.pending.has(key);
+    return this.pendingAll === 0 && !this.pending.has(key) && this.lastAllEnd <= epoch && (this.lastEnd.get(key) ?? 0) <= epoch;
   }
 }
 
@@ -98,4 +105,9 @@ export function ddlTargets(sql: string): DdlTargets | undefined {
     return new Set([tableKey(schema as string, table as string)]);
   }
   return OTHER_DDL.test(body) ? 'all' : undefined;
+}
+
+/** `CREATE TABLE IF NOT EXISTS`: a no-op when the table is there, so it need not unsettle what is known about it. */
+export function createsOnlyIfMissing(sql: string): boolean {
+  return /^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\b/i.test(sql);
 }
