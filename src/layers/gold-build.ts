@@ -128,7 +128,12 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const values = [...touched].map((v) => `CAST(${d.literal(v)} AS ${keyType})`).join(', ');
   const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (${values})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
-  await logKeys(tx, d, `gold.${model.name}`, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
+  const table = `gold.${model.name}`;
+  // The keys matter only to a step that reads this table. With none, one "everything changed" row keeps the log
+  // honest for a reader added later (it rebuilds) at a fraction of the cost of a row per key.
+  const read = [...ctx.plan.silver, ...ctx.plan.gold, ...ctx.plan.integrations].some((s) => s.reads.includes(table));
+  if (read) await logKeys(tx, d, table, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
+  else await logEverything(tx, table, ctx.runId);
   return { kind: 'refreshed', keys: touched.size, written, message: `recomputed ${plural(touched.size, 'changed key')} (${plural(removed, 'row')} replaced, ${written.toLocaleString('en-US')} written)` };
 }
 
