@@ -59,6 +59,22 @@ describe('the column cache never answers with a schema the asker would not see',
     }
   });
 
+  it('primes every table of a schema in one lookup, and still sees later changes', async () => {
+    const w = await DuckDBWarehouse.open({ path: ':memory:' });
+    try {
+      await w.execute('CREATE SCHEMA s');
+      await w.execute('CREATE TABLE s.t (a INT, b VARCHAR)');
+      await w.execute('CREATE TABLE s.u (z DATE)');
+      await w.introspector.prime?.(['s']);
+      expect(await w.introspector.columns('s', 't')).toEqual([{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }]);
+      expect(await names(w, 'u')).toEqual(['z']);
+      await w.transaction((tx) => tx.execute('ALTER TABLE s.u ADD COLUMN y INT'));
+      expect(await names(w, 'u')).toEqual(['z', 'y']);
+    } finally {
+      await w.close();
+    }
+  });
+
   it('does not let a transaction that began before a schema change fill or read the cache', async () => {
     const w = await DuckDBWarehouse.open({ path: ':memory:' });
     try {

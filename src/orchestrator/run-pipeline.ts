@@ -66,6 +66,8 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     trigger: options.trigger ?? 'manual',
     ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
   });
+  // Steps look up their tables' columns again and again: one catalog read now answers most of those lookups.
+  await warehouse.introspector.prime?.(['bronze', 'silver', 'quarantine', 'gold']);
   const records = new StepRecordBuffer(warehouse);
   const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, options.progress ? { progress: options.progress } : {}));
   listener?.runStarted(startedAt);

@@ -118,6 +118,8 @@ export interface Introspector {
   tableExists(schema: string, table: string, session?: SqlSession): Promise<boolean>;
   columns(schema: string, table: string, session?: SqlSession): Promise<ColumnInfo[]>;
   tables(schema?: string, session?: SqlSession): Promise<{ schema: string; name: string }[]>;
+  /** Reads the columns of every table in `schemas` at once, where an engine remembers them (one lookup, not one per table). */
+  prime?(schemas: readonly string[]): Promise<void>;
 }
 
 export interface SqlParser {

@@ -35,6 +35,26 @@ export class DuckDBIntrospector implements Introspector {
     return columns;
   }
 
+  async prime(schemas: readonly string[]): Promise<void> {
+    const session = this.session;
+    if (!(session instanceof DuckDBSession) || schemas.length === 0) return;
+    const epoch = session.cacheEpoch;
+    const { rows } = await session.query(
+      `SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns()
+       WHERE schema_name IN (${schemas.map((_, i) => `$${i + 1}`).join(', ')}) AND database_name = current_database()
+       ORDER BY schema_name, table_name, column_index`,
+      [...schemas],
+    );
+    const byTable = new Map<string, ColumnInfo[]>();
+    for (const r of rows) {
+      const key = tableKey(String(r.schema_name), String(r.table_name));
+      const list = byTable.get(key) ?? [];
+      list.push({ name: String(r.column_name), type: String(r.data_type) });
+      byTable.set(key, list);
+    }
+    for (const [key, columns] of byTable) session.schemaCache.set(key, epoch, columns);
+  }
+
   async tables(schema?: string, session: SqlSession = this.session): Promise<{ schema: string; name: string }[]> {
     const { rows } = await session.query(
       `SELECT schema_name AS table_schema, table_name FROM duckdb_tables()
