@@ -4,7 +4,6 @@ import type { DatabaseSourcePlan, PostgresSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { failpoint } from '../failpoints.js';
 import { ensureBronzeTable } from '../layers/bronze-ingest.js';
-import { recordStep } from '../state/run-records.js';
 import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn } from '../sources/database-extractor.js';
 import { openExtractor } from '../sources/open-extractor.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
@@ -54,7 +53,7 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
     await result.afterCommit?.();
     const ended = ctx.clock.now();
     const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };
-    await recordStep(ctx.warehouse, { runId: ctx.runId, step, kind: 'bronze', status: outcome.status, startedAt: started, endedAt: ended, rowsIn: result.rows, rowsWritten: result.rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message: result.message, details: { strategy: source.load.strategy, source: label } });
+    ctx.records.add({ runId: ctx.runId, step, kind: 'bronze', status: outcome.status, startedAt: started, endedAt: ended, rowsIn: result.rows, rowsWritten: result.rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message: result.message, details: { strategy: source.load.strategy, source: label } });
     return outcome;
   } finally {
     rmSync(file, { force: true });

@@ -6,7 +6,6 @@ import { BRONZE_LINEAGE, CHANGE_LINEAGE, ensureBronzeTable, ingestFile, Refusal 
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { authSecret, HttpClient } from '../sources/http/http-client.js';
 import { extractPages, type HttpExtract } from '../sources/http/http-extract.js';
-import { recordStep } from '../state/run-records.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { readSourceState, writeSourceState } from './source-state.js';
 
@@ -70,7 +69,7 @@ export async function ingestHttp(ctx: StepContext, source: HttpSourcePlan): Prom
   const ended = ctx.clock.now();
   const status = rows > 0 ? 'success' : 'skipped';
   const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status, rowsIn: rows, rowsWritten: rows, message, durationMs: ended.getTime() - started.getTime() };
-  await recordStep(ctx.warehouse, {
+  ctx.records.add({
     runId: ctx.runId, step, kind: 'bronze', status, startedAt: started, endedAt: ended, rowsIn: rows, rowsWritten: rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message,
     details: { strategy: source.load.strategy, source: `GET ${extract.request}`, pages: extract.pages, recordsRead: extract.records },
   });

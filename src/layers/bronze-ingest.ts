@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { FileSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
-import { recordStep } from '../state/run-records.js';
 import { scanCsv, type CsvScan } from '../sources/csv-record-scanner.js';
 import { locateRejects, rawRecordText, type LocatedReject } from '../sources/csv-reject-positions.js';
 import { locateJsonError } from '../sources/json-error-position.js';
@@ -139,7 +138,8 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? noneIngested(outcomes) : undefined,
     durationMs: ended.getTime() - started.getTime(),
   };
-  await recordStep(warehouse, {
+  // Each file committed on its own; the step's summary has no transaction to join, so it is group-committed.
+  ctx.records.add({
     runId: ctx.runId,
     step,
     kind: 'bronze',

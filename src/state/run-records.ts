@@ -105,7 +105,8 @@ function placeholders(offset: number, count: number): string {
  * Group commit for step records that have no data transaction of their own (tasks, skipped and failed steps).
  * A commit costs milliseconds of fsync: records that arrive while one is being written go together in the next,
  * so a graph of thousands of quick steps is not bound by commit latency. `flush()` before the run ends.
- * Data steps never use this: their record commits with their data.
+ * Silver, gold and integration steps never use this: their record commits with their data. Bronze steps do: each
+ * file (or extract) commits on its own, and the step's summary belongs to none of those transactions.
  */
 export class StepRecordBuffer {
   private queue: StepRecord[] = [];
