@@ -9,7 +9,7 @@ import { logEverything, logKeys, touchedSince } from './change-log.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
 import { refreshTouchedPartitions } from './gold-partitions.js';
-import { plural } from '../text.js';
+import { formatCount, plural } from '../text.js';
 import { recordTableSchema } from './schema-history.js';
 
 /**
@@ -134,7 +134,7 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const read = [...ctx.plan.silver, ...ctx.plan.gold, ...ctx.plan.integrations].some((s) => s.reads.includes(table));
   if (read) await logKeys(tx, d, table, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
   else await logEverything(tx, table, ctx.runId);
-  return { kind: 'refreshed', keys: touched.size, written, message: `recomputed ${plural(touched.size, 'changed key')} (${plural(removed, 'row')} replaced, ${written.toLocaleString('en-US')} written)` };
+  return { kind: 'refreshed', keys: touched.size, written, message: `recomputed ${plural(touched.size, 'changed key')} (${plural(removed, 'row')} replaced, ${formatCount(written)} written)` };
 }
 
 /**

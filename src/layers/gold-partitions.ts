@@ -3,7 +3,7 @@ import { partitionLogKey } from '../config/schema-config.js';
 import type { SqlDialect, SqlSession } from '../warehouse/warehouse.js';
 import type { StepContext } from '../orchestrator/run-context.js';
 import { logEverything, touchedPartitionsSince } from './change-log.js';
-import { plural } from '../text.js';
+import { formatCount, plural } from '../text.js';
 
 export type PartitionRefresh =
   | { readonly kind: 'refreshed'; readonly partitions: readonly string[]; readonly removed: number; readonly written: number; readonly message: string }
@@ -65,6 +65,6 @@ export async function refreshTouchedPartitions(ctx: StepContext, tx: SqlSession,
     partitions,
     removed,
     written,
-    message: `recomputed ${plural(partitions.length, 'partition')} (${partitions.join(', ') || 'none left'}): ${plural(removed, 'row')} replaced, ${written.toLocaleString('en-US')} written`,
+    message: `recomputed ${plural(partitions.length, 'partition')} (${partitions.join(', ') || 'none left'}): ${plural(removed, 'row')} replaced, ${formatCount(written)} written`,
   };
 }
