@@ -17,6 +17,7 @@ describe('the column cache never answers with a schema the asker would not see',
     expect(ddlTargets('INSERT INTO t VALUES (1); ALTER TABLE t ADD COLUMN y INT')).toBe('all');
     expect(ddlTargets("INSERT INTO t SELECT 'CREATE TABLE'")).toBeUndefined();
     expect(ddlTargets('SELECT * FROM silver.customers')).toBeUndefined();
+    expect(ddlTargets('-- widen it\n/* see #6 */ ALTER TABLE gold.x ALTER y TYPE BIGINT')).toEqual(new Set(['gold.x']));
   });
 
   it('sees a column added outside a transaction, and one added and rolled back inside one', async () => {

@@ -94,8 +94,10 @@ export function tableKey(schema: string, table: string): string {
  * conservatively (several statements → `'all'`).
  */
 export function ddlTargets(sql: string): DdlTargets | undefined {
-  const body = sql.trim().replace(/;\s*$/, '');
-  if (body.includes(';')) return OTHER_DDL.test(body) || /;\s*(?:CREATE|ALTER|DROP|ATTACH|DETACH|IMPORT|COMMENT|RENAME|USE|SET)\b/i.test(body) ? 'all' : undefined;
+  // Leading comments (a user's `-- add a column` above the statement) do not hide what the statement does.
+  const body = sql.replace(/^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/, '').trim().replace(/;\s*$/, '');
+  // Several statements: any DDL word anywhere counts (a literal that says CREATE costs a cache refill, nothing more).
+  if (body.includes(';')) return /\b(?:CREATE|ALTER|DROP|ATTACH|DETACH|IMPORT|COMMENT|RENAME|USE|SET)\b/i.test(body) ? 'all' : undefined;
   const match = TABLE_DDL.exec(body);
   if (match) {
     if (match[1]) return undefined;
