@@ -23,7 +23,8 @@ describe('live status of a run in progress (what `refinery why` reads from anoth
     // Within the interval: not written yet, but it must not be lost either.
     writer.update(7, () => new Map([['d', waiting]]));
     expect(readLiveStatus(dir)?.steps.d?.state).toBe('running');
-    await new Promise((r) => setTimeout(r, 120));
+    // The trailing write is due 50 ms later; a busy CI machine may be late, so wait for it (up to 5 s) rather than guess.
+    for (let waited = 0; waited < 5000 && readLiveStatus(dir)?.steps.d?.state !== 'waiting_slot'; waited += 20) await new Promise((r) => setTimeout(r, 20));
     const status = readLiveStatus(dir);
     expect(status).toMatchObject({ runId: 7, concurrency: 3, steps: { d: { state: 'waiting_slot' } } });
     writer.close();
