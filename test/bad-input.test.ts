@@ -90,12 +90,26 @@ describe.each(ENGINES)('bad landing files on $name', (engine) => {
     await project.dispose();
 
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject({ csv: { encoding: 'latin-1' } }), 'landing/people/a.csv': latin1 });
-    await project.run();
+    const latin1Run = await project.run();
     expect(await project.rows(`SELECT id, name FROM silver.people ORDER BY id`)).toEqual([
       { id: 1, name: 'Ann' },
       { id: 2, name: 'Félix' },
       { id: 3, name: 'Cid' },
     ]);
+    // A real Latin-1 file is read without a word of warning.
+    expect(bronzeStep(latin1Run)?.files[0]?.warnings).toBeUndefined();
+  });
+
+  it('warns when a file declared Latin-1 is UTF-8, naming a word as written and as stored', async () => {
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject({ csv: { encoding: 'latin-1' } }), 'landing/people/a.csv': 'id,name\n1,Ann\n2,José Núñez\n' });
+    const report = await project.run();
+    expect(bronzeStep(report)?.files[0]).toMatchObject({
+      outcome: 'ingested',
+      rows: 2,
+      warnings: [expect.stringContaining("valid UTF-8: 'José' was stored as 'JosÃ©'. If the file is UTF-8, remove csv.encoding")],
+    });
+    // The rows are kept as read (nothing silently dropped); the warning says how to read them right.
+    expect(await project.rows(`SELECT name FROM silver.people WHERE id = 2`)).toEqual([{ name: 'JosÃ© NÃºÃ±ez' }]);
   });
 
   it('handles a byte-order mark, CRLF line ends, blank lines, another delimiter and quoted delimiters', async () => {

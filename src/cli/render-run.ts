@@ -64,6 +64,7 @@ export function renderStep(outcome: StepOutcome, verbose = false): string {
     const line = fileLine(f);
     if (line) lines.push(line);
     for (const note of f.schema ?? []) lines.push(`      ${color.yellow('schema:')} ${note}`);
+    for (const warning of f.warnings ?? []) lines.push(`      ${color.yellow('warning:')} ${warning}`);
   }
   if (outcome.kind === 'bronze' && outcome.status === 'success' && outcome.message) lines.push(`    ${color.dim(outcome.message)}`);
   return lines.join('\n');

@@ -11,6 +11,7 @@ import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { failpoint } from '../failpoints.js';
+import { utf8ReadAsLatin1 } from '../sources/encoding-check.js';
 import { evolveBronzeTable, type BronzeArrival } from './bronze-schema.js';
 
 /** Extra lineage for database sources: the kind of change (insert/update/delete) and the CDC log position. */
@@ -107,6 +108,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
       // files resumes after the last committed one; an engine error on one file cannot poison the others.
       const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId, size: stat.size, mtime: stat.mtimeMs, settings }), { signal: ctx.signal });
       failpoint('bronze:after-file-commit');
+      const warnings = source.format === 'csv' && source.csv.encoding === 'latin-1' ? await encodingWarnings(abs, source.name) : [];
       rowsIn += result.rows + result.malformedRows;
       malformed += result.malformedRows;
       outcomes.push({
@@ -117,6 +119,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
         malformedRows: result.malformedRows,
         ...(previousBatchId === undefined ? {} : { previousBatchId }),
         ...(result.schemaNotes.length > 0 ? { schema: result.schemaNotes } : {}),
+        ...(warnings.length > 0 ? { warnings } : {}),
       });
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
@@ -156,6 +159,12 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     details: { files: outcomes, malformedRows: malformed },
   });
   return outcome;
+}
+
+async function encodingWarnings(path: string, source: string): Promise<string[]> {
+  const garbled = await utf8ReadAsLatin1(path);
+  if (!garbled) return [];
+  return [`read as Latin-1 (sources.${source}.csv.encoding), but its bytes are valid UTF-8: '${garbled.utf8}' was stored as '${garbled.latin1}'. If the file is UTF-8, remove csv.encoding and run again (the file is read again when its settings change).`];
 }
 
 function noneIngested(outcomes: readonly FileOutcome[]): string {

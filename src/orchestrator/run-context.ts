@@ -46,6 +46,8 @@ export interface FileOutcome {
   readonly line?: number;
   /** How the file changed bronze's schema or differed from it (new column, widened type, missing column, rename). */
   readonly schema?: readonly string[];
+  /** What was read but looks wrong, in words (a UTF-8 file read as Latin-1). The rows are in bronze all the same. */
+  readonly warnings?: readonly string[];
 }
 
 export type StepStatus = 'success' | 'skipped' | 'failed' | 'upstream_failed' | 'cancelled';
