@@ -82,4 +82,31 @@ describe.each(ENGINES)('keyed gold over inputs without its key on $name', (engin
     await project.run({ fullRefresh: true });
     expect(afterDay3).toEqual(await snapshot());
   });
+
+  it('builds a keyed model that left the project file and came back from scratch, not from a change log with a gap', async () => {
+    const full = shopProject();
+    // Without customer_360 and customer_labels nothing needs customer_id logged, so silver.customers logs nothing.
+    const without = projectFile({
+      name: 'shop',
+      sources: { customers: { path: 'landing/customers/*.csv', columns: ['customer_id', 'name', 'country'] }, countries: { path: 'landing/countries/*.csv', columns: ['code', 'name'] } },
+      silver: { customers: { columns: { customer_id: { type: 'integer' }, name: {}, country: {} }, key: 'customer_id' }, countries: { columns: { code: {}, name: {} }, key: 'code' } },
+      gold: { country_labels: { key: 'code', sql: 'SELECT code, upper(name) AS label FROM silver.countries' } },
+    });
+    project = TestProject.fromFiles(engine, {
+      'refinery.config.ts': full,
+      'landing/customers/day1.csv': 'customer_id,name,country\n1,Ann,DE\n2,Bob,FR\n',
+      'landing/countries/day1.csv': 'code,name\nDE,Germany\nFR,France\n',
+    });
+    expect((await project.run()).status).toBe('success');
+    project.write('refinery.config.ts', without);
+    project.write('landing/customers/day2.csv', 'customer_id,name,country\n1,Anna,DE\n');
+    expect((await project.run()).status).toBe('success');
+    project.write('refinery.config.ts', full);
+    const back = await project.run();
+    expect(back.steps.find((s) => s.step === 'gold.customer_360')?.message).toBe('first build');
+    expect((await snapshot()).customer_360).toEqual([
+      { customer_id: 1, name: 'Anna', country_name: 'Germany' },
+      { customer_id: 2, name: 'Bob', country_name: 'France' },
+    ]);
+  });
 });

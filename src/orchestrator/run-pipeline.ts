@@ -12,6 +12,7 @@ import type { Warehouse } from '../warehouse/warehouse.js';
 import { systemClock, type Clock } from './clock.js';
 import { GraphExecution, type GraphNode, type LiveState, type NodeResult } from './executor.js';
 import { emptyOutcome, type ProgressEvent, type RunContext, type StepContext, type StepOutcome } from './run-context.js';
+import { outputTables } from '../integrate/integration-plan.js';
 import { selectSteps } from './selection.js';
 import { runTask } from './task-step.js';
 import { runIntegration } from '../integrate/integrate-step.js';
@@ -65,6 +66,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     fullRefresh,
     trigger: options.trigger ?? 'manual',
     ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
+    models: [...plan.silver.map((t) => `silver.${t.name}`), ...plan.gold.map((g) => `gold.${g.name}`), ...plan.integrations.flatMap((i) => outputTables(i))],
   });
   // Steps look up their tables' columns again and again: one catalog read now answers most of those lookups.
   await warehouse.introspector.prime?.(['bronze', 'silver', 'quarantine', 'gold']);

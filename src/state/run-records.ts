@@ -28,9 +28,15 @@ export interface StartedRun {
 
 export async function startRun(
   warehouse: Warehouse,
-  init: { project: string; startedAt: Date; fullRefresh: boolean; trigger: string; selection?: string },
+  init: { project: string; startedAt: Date; fullRefresh: boolean; trigger: string; selection?: string; models?: readonly string[] },
 ): Promise<StartedRun> {
   return warehouse.transaction(async (tx) => {
+    if (init.models) {
+      // A silver or gold table no longer in the project file loses its build record: while it was gone, the tables
+      // it reads stopped logging the keys it needs, so if it comes back it must be built from scratch, not refreshed.
+      const keep = init.models.map((_, i) => `$${i + 1}`).join(', ');
+      await tx.execute(`DELETE FROM refinery.tables WHERE (table_name LIKE 'silver.%' OR table_name LIKE 'gold.%')${init.models.length > 0 ? ` AND table_name NOT IN (${keep})` : ''}`, [...init.models]);
+    }
     // A run still marked running belongs to a process that died: only one process can hold the warehouse.
     await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = coalesce(ended_at, $1) WHERE status = 'running'`, [init.startedAt]);
     const { rows: last } = await tx.query(
