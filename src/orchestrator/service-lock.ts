@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { RefineryError } from '../errors.js';
 import { isAlive } from './live-status.js';
@@ -23,15 +23,23 @@ export function readServiceLock(projectDir: string): ServiceLockInfo | undefined
   }
 }
 
+/** A file with its whole content, ready to be linked or renamed into place: readers never see it half-written. */
+function writeAside(path: string, body: string): string {
+  const aside = `${path}.${process.pid}.tmp`;
+  writeFileSync(aside, body);
+  return aside;
+}
+
 export function acquireServiceLock(projectDir: string, info: Omit<ServiceLockInfo, 'pid'>): () => void {
   const path = serviceLockPath(projectDir);
   mkdirSync(dirname(path), { recursive: true });
   const body = JSON.stringify({ pid: process.pid, ...info });
   for (let attempt = 0; attempt < 2; attempt++) {
+    // link() creates the lock only if it does not exist, and with its content already in it: a second service
+    // that looks at that moment finds a complete lock, never an empty file it would take for a stale one.
+    const aside = writeAside(path, body);
     try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, body);
-      closeSync(fd);
+      linkSync(aside, path);
       return () => rmSync(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -46,12 +54,16 @@ export function acquireServiceLock(projectDir: string, info: Omit<ServiceLockInf
       }
       // The holder died without cleaning up (SIGKILL): the lock is stale.
       rmSync(path, { force: true });
+    } finally {
+      rmSync(aside, { force: true });
     }
   }
-  writeFileSync(path, body);
+  renameSync(writeAside(path, body), path);
   return () => rmSync(path, { force: true });
 }
 
 export function updateServiceLock(projectDir: string, info: ServiceLockInfo): void {
-  writeFileSync(serviceLockPath(projectDir), JSON.stringify(info));
+  const path = serviceLockPath(projectDir);
+  // Replaced whole (rename), so a reader sees the old lock or the new one, not an empty file in between.
+  renameSync(writeAside(path, JSON.stringify(info)), path);
 }
