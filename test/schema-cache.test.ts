@@ -4,6 +4,18 @@ import { ddlTargets } from '../src/warehouse/duckdb/schema-cache.js';
 
 const names = (w: DuckDBWarehouse, table: string, session?: Parameters<DuckDBWarehouse['introspector']['columns']>[2]) => w.introspector.columns('s', table, session).then((cols) => cols.map((c) => c.name));
 
+/** An in-memory warehouse with schema `s` and the given tables, closed after `work`. */
+async function withWarehouse(tables: readonly string[], work: (w: DuckDBWarehouse) => Promise<void>): Promise<void> {
+  const w = await DuckDBWarehouse.open({ path: ':memory:' });
+  try {
+    await w.execute('CREATE SCHEMA s');
+    for (const table of tables) await w.execute(`CREATE TABLE s.${table}`);
+    await work(w);
+  } finally {
+    await w.close();
+  }
+}
+
 describe('the column cache never answers with a schema the asker would not see', () => {
   it('names the tables a statement changes, and gives up (all) when it cannot', () => {
     expect(ddlTargets('ALTER TABLE "silver"."Customers" ADD COLUMN x INT')).toEqual(new Set(['silver.customers']));
@@ -21,10 +33,7 @@ describe('the column cache never answers with a schema the asker would not see',
   });
 
   it('sees a column added outside a transaction, and one added and rolled back inside one', async () => {
-    const w = await DuckDBWarehouse.open({ path: ':memory:' });
-    try {
-      await w.execute('CREATE SCHEMA s');
-      await w.execute('CREATE TABLE s.t (a INT)');
+    await withWarehouse(['t (a INT)'], async (w) => {
       expect(await names(w, 't')).toEqual(['a']);
       await w.execute('ALTER TABLE s.t ADD COLUMN b INT');
       expect(await names(w, 't')).toEqual(['a', 'b']);
@@ -42,45 +51,34 @@ describe('the column cache never answers with a schema the asker would not see',
 
       await w.transaction(async (tx) => {
         await tx.execute('ALTER TABLE s.t ADD COLUMN d INT');
-      });
-      expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
-      // Making sure a known table exists changes nothing, and a missing one made that way is seen at once.
-      await w.transaction(async (tx) => {
-        await tx.execute('CREATE TABLE IF NOT EXISTS s.t (z INT)');
-        await tx.execute('CREATE TABLE IF NOT EXISTS s.u (z INT)');
-        expect(await names(w, 'u', tx)).toEqual(['z']);
-      });
-      expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
-      expect(await names(w, 'u')).toEqual(['z']);
-      await w.execute('DROP TABLE s.t');
-      expect(await names(w, 't')).toEqual([]);
-      expect(await w.introspector.tableExists('s', 't')).toBe(false);
-    } finally {
-      await w.close();
-    }
+    });
+    expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
+    // Making sure a known table exists changes nothing, and a missing one made that way is seen at once.
+    await w.transaction(async (tx) => {
+      await tx.execute('CREATE TABLE IF NOT EXISTS s.t (z INT)');
+      await tx.execute('CREATE TABLE IF NOT EXISTS s.u (z INT)');
+      expect(await names(w, 'u', tx)).toEqual(['z']);
+    });
+    expect(await names(w, 't')).toEqual(['a', 'b', 'd']);
+    expect(await names(w, 'u')).toEqual(['z']);
+    await w.execute('DROP TABLE s.t');
+    expect(await names(w, 't')).toEqual([]);
+    expect(await w.introspector.tableExists('s', 't')).toBe(false);
+    });
   });
 
   it('primes every table of a schema in one lookup, and still sees later changes', async () => {
-    const w = await DuckDBWarehouse.open({ path: ':memory:' });
-    try {
-      await w.execute('CREATE SCHEMA s');
-      await w.execute('CREATE TABLE s.t (a INT, b VARCHAR)');
-      await w.execute('CREATE TABLE s.u (z DATE)');
+    await withWarehouse(['t (a INT, b VARCHAR)', 'u (z DATE)'], async (w) => {
       await w.introspector.prime?.(['s']);
       expect(await w.introspector.columns('s', 't')).toEqual([{ name: 'a', type: 'INTEGER' }, { name: 'b', type: 'VARCHAR' }]);
       expect(await names(w, 'u')).toEqual(['z']);
       await w.transaction((tx) => tx.execute('ALTER TABLE s.u ADD COLUMN y INT'));
       expect(await names(w, 'u')).toEqual(['z', 'y']);
-    } finally {
-      await w.close();
-    }
+    });
   });
 
   it('does not let a transaction that began before a schema change fill or read the cache', async () => {
-    const w = await DuckDBWarehouse.open({ path: ':memory:' });
-    try {
-      await w.execute('CREATE SCHEMA s');
-      await w.execute('CREATE TABLE s.t (a INT)');
+    await withWarehouse(['t (a INT)'], async (w) => {
       let release!: () => void;
       let begun!: () => void;
       const gate = new Promise<void>((r) => (release = r));
@@ -92,18 +90,16 @@ describe('the column cache never answers with a schema the asker would not see',
         begun();
         await gate;
         seenInOld = await names(w, 't', tx);
-      });
-      await started;
-      await w.execute('ALTER TABLE s.t ADD COLUMN b INT');
-      // Someone asks now, filling the cache with the new schema: the old snapshot must still not be told.
-      expect(await names(w, 't')).toEqual(['a', 'b']);
-      release();
-      await old;
-      expect(seenInOld).toEqual(['a']);
-      // What the old snapshot saw did not stick: everyone after it sees the new column.
-      expect(await names(w, 't')).toEqual(['a', 'b']);
-    } finally {
-      await w.close();
-    }
+    });
+    await started;
+    await w.execute('ALTER TABLE s.t ADD COLUMN b INT');
+    // Someone asks now, filling the cache with the new schema: the old snapshot must still not be told.
+    expect(await names(w, 't')).toEqual(['a', 'b']);
+    release();
+    await old;
+    expect(seenInOld).toEqual(['a']);
+    // What the old snapshot saw did not stick: everyone after it sees the new column.
+    expect(await names(w, 't')).toEqual(['a', 'b']);
+    });
   });
 });

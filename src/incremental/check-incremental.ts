@@ -19,11 +19,6 @@ import { waitingSteps, type WaitingStep } from './waiting-tables.js';
  * be judged: a rebuild from scratch is ahead of it by design. It is listed under `waiting` with the reason and the
  * run that catches it up, and left out of `identical`.
  */
-export interface CheckedTable extends TableComparison {
-  /** Why the table is behind its inputs, when it is: then `identical` says nothing about incremental refresh. */
-  readonly waiting?: string;
-}
-
 export interface CheckIncrementalReport {
   /** Every table that is up to date with its inputs equals its rebuild from scratch. */
   readonly identical: boolean;
@@ -31,6 +26,11 @@ export interface CheckIncrementalReport {
   /** Steps whose tables wait for a build: not checked. Empty when the warehouse is fully built. */
   readonly waiting: readonly WaitingStep[];
   readonly rebuildMs: number;
+}
+
+export interface CheckedTable extends TableComparison {
+  /** Why the table is behind its inputs, when it is: then `identical` says nothing about incremental refresh. */
+  readonly waiting?: string;
 }
 
 export async function checkIncremental(plan: Plan, warehouse: Warehouse, options: { clock?: Clock } = {}): Promise<CheckIncrementalReport> {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import type { FileSourcePlan, Plan, PostgresSourcePlan, SilverPlan } from '../config/plan.js';
-import { BRONZE_LINEAGE, CHANGE_LINEAGE, parseSettings } from '../layers/bronze-ingest.js';
+import { BRONZE_LINEAGE, CHANGE_LINEAGE, knownFiles, parseSettings, seenUntouched, seenWithContent } from '../layers/bronze-ingest.js';
 import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
@@ -36,21 +36,21 @@ export async function previewRun(plan: Plan, warehouse: Warehouse): Promise<Sour
 }
 
 async function previewFiles(plan: Plan, warehouse: Warehouse, source: FileSourcePlan): Promise<SourcePreview> {
-  const { rows: known } = await warehouse.query(`SELECT path, content_hash, size_bytes, mtime_ms, settings FROM refinery.files WHERE source = $1`, [source.name]);
   // The same tests the run makes (bronze-ingest.ts): changed parse settings make a file `changed` even when its bytes are not.
+  const known = await knownFiles(warehouse, source.name);
   const settings = parseSettings(source);
   const files: { path: string; status: 'new' | 'changed' | 'unchanged'; bytes: number; records?: number }[] = [];
   for (const rel of await listLandingFiles(plan.projectDir, source.path)) {
     const abs = join(plan.projectDir, rel);
     const stat = statSync(abs);
-    const prior = known.filter((k) => k.path === rel).map((k) => ({ hash: String(k.content_hash), size: Number(k.size_bytes), mtime: Number(k.mtime_ms), settings: k.settings === null ? undefined : String(k.settings) }));
-    if (prior.some((p) => p.size === stat.size && p.mtime === stat.mtimeMs && p.settings === settings)) {
+    const prior = known.get(rel) ?? [];
+    if (seenUntouched(prior, stat, settings)) {
       files.push({ path: rel, status: 'unchanged', bytes: stat.size });
       continue;
     }
     const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
     const { sha256 } = scan ?? (await hashFile(abs));
-    if (prior.some((p) => p.hash === sha256 && (p.settings === undefined || p.settings === settings))) {
+    if (seenWithContent(prior, sha256, settings)) {
       files.push({ path: rel, status: 'unchanged', bytes: stat.size });
       continue;
     }

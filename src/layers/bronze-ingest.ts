@@ -40,13 +40,43 @@ export class Refusal extends Error {
   }
 }
 
-interface KnownFile {
+/** A version of a landing file Refinery has seen (refinery.files), oldest first per path. */
+export interface KnownFile {
   readonly hash: string;
   readonly status: string;
   readonly batchId: number | null;
   readonly size: number | undefined;
   readonly mtime: number | undefined;
   readonly settings: string | undefined;
+}
+
+/** Every version of every file of a source seen so far, by path. Shared with `refinery plan`, which must agree. */
+export async function knownFiles(session: SqlSession, source: string): Promise<Map<string, KnownFile[]>> {
+  const { rows } = await session.query(`SELECT path, content_hash, status, batch_id, size_bytes, mtime_ms, settings FROM refinery.files WHERE source = $1 ORDER BY seen_at`, [source]);
+  const known = new Map<string, KnownFile[]>();
+  for (const r of rows) {
+    const list = known.get(String(r.path)) ?? [];
+    list.push({
+      hash: String(r.content_hash),
+      status: String(r.status),
+      batchId: r.batch_id === null ? null : Number(r.batch_id),
+      size: r.size_bytes === null ? undefined : Number(r.size_bytes),
+      mtime: r.mtime_ms === null ? undefined : Number(r.mtime_ms),
+      settings: r.settings === null ? undefined : String(r.settings),
+    });
+    known.set(String(r.path), list);
+  }
+  return known;
+}
+
+/** Same size, modification time and parse settings as a version already seen: unchanged, not read again. */
+export function seenUntouched(prior: readonly KnownFile[], stat: { size: number; mtimeMs: number }, settings: string): KnownFile | undefined {
+  return prior.findLast((p) => p.size === stat.size && p.mtime === stat.mtimeMs && p.settings === settings);
+}
+
+/** Touched but identical content, read with the same settings: still the same file. */
+export function seenWithContent(prior: readonly KnownFile[], sha256: string, settings: string): KnownFile | undefined {
+  return prior.find((p) => p.hash === sha256 && (p.settings === undefined || p.settings === settings));
 }
 
 /**
@@ -59,23 +89,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
   const started = ctx.clock.now();
   const { warehouse, plan } = ctx;
   const files = await listLandingFiles(plan.projectDir, source.path);
-  const { rows: knownRows } = await warehouse.query(
-    `SELECT path, content_hash, status, batch_id, size_bytes, mtime_ms, settings FROM refinery.files WHERE source = $1 ORDER BY seen_at`,
-    [source.name],
-  );
-  const known = new Map<string, KnownFile[]>();
-  for (const r of knownRows) {
-    const list = known.get(String(r.path)) ?? [];
-    list.push({
-      hash: String(r.content_hash),
-      status: String(r.status),
-      batchId: r.batch_id === null ? null : Number(r.batch_id),
-      size: r.size_bytes === null ? undefined : Number(r.size_bytes),
-      mtime: r.mtime_ms === null ? undefined : Number(r.mtime_ms),
-      settings: r.settings === null ? undefined : String(r.settings),
-    });
-    known.set(String(r.path), list);
-  }
+  const known = await knownFiles(warehouse, source.name);
   const settings = parseSettings(source);
 
   const outcomes: FileOutcome[] = [];
@@ -87,16 +101,14 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
     const prior = known.get(rel) ?? [];
     const stat = statSync(abs);
-    // Same path, size, modification time and parse settings as a version already seen: unchanged, not read again.
-    const seen = prior.findLast((p) => p.size === stat.size && p.mtime === stat.mtimeMs && p.settings === settings);
+    const seen = seenUntouched(prior, stat, settings);
     if (seen) {
       outcomes.push({ path: rel, outcome: seen.status === 'refused' ? 'still_refused' : 'unchanged', ...(seen.batchId ? { batchId: seen.batchId } : {}) });
       continue;
     }
     const scan = source.format === 'csv' ? await scanCsv(abs, source.csv) : undefined;
     const { sha256, bytes } = scan ?? (await hashFile(abs));
-    // Touched but identical content, read with the same settings: still the same file.
-    const same = prior.find((p) => p.hash === sha256 && (p.settings === undefined || p.settings === settings));
+    const same = seenWithContent(prior, sha256, settings);
     if (same) {
       await warehouse.execute(`UPDATE refinery.files SET size_bytes = $1, mtime_ms = $2, settings = $3 WHERE source = $4 AND path = $5 AND content_hash = $6`, [stat.size, stat.mtimeMs, settings, source.name, rel, sha256]);
       outcomes.push({ path: rel, outcome: same.status === 'refused' ? 'still_refused' : 'unchanged', ...(same.batchId ? { batchId: same.batchId } : {}) });
@@ -183,7 +195,6 @@ export interface FileFacts {
 }
 
 /** What decides how a file is read: change it and every file of the source is read again (and replaces its batch). */
-/** How a file source is read, as recorded per file: a change means every file of the source is read again. */
 export function parseSettings(source: FileSourcePlan): string {
   // Renames decide the bronze names; left out when there are none, so existing files are not read again for nothing.
   return JSON.stringify({ format: source.format, csv: source.csv, required: source.requiredColumns, ...(source.renamed ? { renamed: source.renamed } : {}) });
