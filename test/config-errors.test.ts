@@ -59,6 +59,7 @@ describe.each(ENGINES)('project file validation on $name', (engine) => {
     ['a bad table name', { silver: { 'my-people': { from: 'people', columns: { id: {} } } } }, 'config_invalid_name', 'silver.my-people'],
     ['an unknown type', { silver: { people: { columns: { id: { type: 'int' } } } } }, 'config_invalid_value', 'silver.people.columns.id.type'],
     ['a decimal wider than 38 digits', { silver: { people: { columns: { id: { type: 'decimal(40,2)' } } } } }, 'config_invalid_value', 'silver.people.columns.id.type'],
+    ['a decoding memory that is not a size', { sources: { crm: { kind: 'postgres', table: 'customers', key: 'id', load: { strategy: 'cdc', decodingMemory: '2 gigs' } } } }, 'config_invalid_value', 'sources.crm.load.decodingMemory'],
     ['min/max on a text column', { silver: { people: { columns: { name: {} }, checks: [{ name: 'c', column: 'name', rule: { min: 1 } }] } } }, 'config_range_needs_number', 'silver.people.checks[0].rule'],
   ])('rejects %s', async (_what, extra, code, path) => {
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': peopleProject({}, extra as never) });

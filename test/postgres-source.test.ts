@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RefineryError } from '../src/errors.js';
+import { lsnValue } from '../src/sources/postgres/pgoutput-changes.js';
 import { ENGINES } from './helpers/engines.js';
 import { projectFile } from './helpers/project-files.js';
 import { PG_URL, PgFixture, requirePostgres } from './helpers/postgres.js';
@@ -135,6 +136,45 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(confirmed).toBe(stored);
     const third = await project.run();
     expect(third.steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
+  });
+
+  it('cdc: killed after the warehouse commit but before the slot was told, the re-run drops the re-delivered changes', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    slots.push(slot);
+    await project.run();
+    await project.close();
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
+    await fixture.sql(`INSERT INTO customers VALUES (4, 'Dee', 'active', now())`);
+    const crashed = refinery(['run'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL, REFINERY_FAILPOINT: 'cdc:after-commit-before-ack' } });
+    expect(crashed.code).not.toBe(0);
+    const position = async () => ({
+      stored: (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string,
+      confirmed: (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string,
+    });
+    // The batch is in the warehouse, the slot still holds its two changes: they will be delivered again.
+    const afterCrash = await position();
+    expect(lsnValue(afterCrash.confirmed)).toBeLessThan(lsnValue(afterCrash.stored));
+    expect(await bronze('id, status, _op, _batch_id')).toEqual([
+      { id: '1', status: 'active', _op: 'insert', _batch_id: 1 },
+      { id: '2', status: null, _op: 'insert', _batch_id: 1 },
+      { id: '3', status: 'pending', _op: 'insert', _batch_id: 1 },
+      { id: '1', status: 'inactive', _op: 'update', _batch_id: 2 },
+      { id: '4', status: 'active', _op: 'insert', _batch_id: 2 },
+    ]);
+    await fixture.sql(`UPDATE customers SET status = 'churned' WHERE id = 4`);
+    const next = await project.run();
+    expect(next.steps[0]?.message).toMatch(/^cdc: 1 changes up to /);
+    expect(await bronze('id, status, _op, _batch_id')).toEqual([
+      { id: '1', status: 'active', _op: 'insert', _batch_id: 1 },
+      { id: '2', status: null, _op: 'insert', _batch_id: 1 },
+      { id: '3', status: 'pending', _op: 'insert', _batch_id: 1 },
+      { id: '1', status: 'inactive', _op: 'update', _batch_id: 2 },
+      { id: '4', status: 'active', _op: 'insert', _batch_id: 2 },
+      { id: '4', status: 'churned', _op: 'update', _batch_id: 3 },
+    ]);
+    const settled = await position();
+    expect(settled.confirmed).toBe(settled.stored);
   });
 
   it('cdc: drops a slot left behind by an earlier warehouse and starts clean', async () => {

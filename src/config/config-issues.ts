@@ -125,6 +125,14 @@ export function fromZodIssue(ctx: IssueContext, issue: z.core.$ZodIssue): ErrorD
           hint: 'Write the whole URL, starting with http:// or https://.',
         });
       }
+      if (path[path.length - 1] === 'decodingMemory') {
+        return configIssue(ctx, path, {
+          code: 'config_invalid_value',
+          problem: `${show(value)} is not a size`,
+          allowed: "a whole number and kB, MB or GB, e.g. '256MB'",
+          hint: "Write it as PostgreSQL does, e.g. '512MB', or leave it out for the default '256MB'.",
+        });
+      }
       return configIssue(ctx, path, {
         code: 'config_invalid_name',
         problem: `${show(value)} ${issue.message}`,

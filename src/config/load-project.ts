@@ -490,6 +490,7 @@ function postgresPlan(project: string, name: string, s: PostgresSourceConfig): P
       ...databaseLoad(s.load),
       slot: s.load?.slot ?? slotDefault,
       publication: s.load?.publication ?? slotDefault,
+      decodingMemory: s.load?.decodingMemory ?? '256MB',
     },
   };
 }

@@ -130,6 +130,8 @@ export interface PostgresSourcePlan {
     readonly since?: string;
     readonly slot: string;
     readonly publication: string;
+    /** cdc: logical_decoding_work_mem for the session that reads the slot. */
+    readonly decodingMemory: string;
   };
 }
 

@@ -159,6 +159,7 @@ const postgresSource = z.strictObject({
       since: z.string().min(1).optional(),
       slot: z.string().regex(/^[a-z0-9_]{1,63}$/, { error: 'must be lower-case letters, digits and _' }).optional(),
       publication: z.string().regex(/^[A-Za-z0-9_]{1,63}$/).optional(),
+      decodingMemory: z.string().regex(/^[1-9][0-9]*(kB|MB|GB)$/, { error: "must be a size such as '256MB' (units kB, MB, GB)" }).optional(),
     })
     .optional(),
   description: z.string().optional(),

@@ -32,6 +32,13 @@ export interface SqlSession {
 export interface TransactionOptions {
   /** Aborting interrupts the running statement and rolls the transaction back. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs on the transaction's own connection just before it begins, outside it: for scratch work the transaction
+   * reads but that needs no undoing, such as staging an extract into a temporary table. DuckDB keeps what a
+   * transaction writes in transaction-local storage and scans it at about half the speed of a committed table, so
+   * a million staged rows are read twice as fast when staged here.
+   */
+  readonly beforeBegin?: (session: SqlSession) => Promise<void>;
 }
 
 export interface WarehouseDriver extends SqlSession {

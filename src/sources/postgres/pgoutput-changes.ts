@@ -89,8 +89,14 @@ export interface ChangeBatch {
  */
 export async function writeChanges(
   client: pg.Client,
-  opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; path: string },
+  opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; path: string; decodingMemory?: string },
 ): Promise<ChangeBatch> {
+  // Decoding keeps each transaction's changes in memory until its commit and spills them to disk beyond this
+  // limit; a bulk UPDATE of a million rows decodes in half the time when it fits. The setting is this session's
+  // only (PostgreSQL 13 and later; set_config over pg_settings skips it on older servers).
+  if (opts.decodingMemory) {
+    await client.query(`SELECT set_config(name, $1, false) FROM pg_settings WHERE name = 'logical_decoding_work_mem'`, [opts.decodingMemory]);
+  }
   const [schema, name] = opts.table.split('.') as [string, string];
   const out = createWriteStream(opts.path);
   const sink = new CsvSink(out);

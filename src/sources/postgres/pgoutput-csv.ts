@@ -6,15 +6,17 @@ import type { Writable } from 'node:stream';
  * copied as the server sent them (its text form), quoted when CSV needs it — which is what lets a million changes
  * stream in seconds. Message formats: https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
  *
- * A change belongs to its transaction: the transaction's end LSN (from its Commit) orders changes, is what the
- * warehouse stores, and is what the slot is advanced to. Changes wait, encoded, until their Commit tells it; a
- * transaction ending at or before `afterLsn` was already delivered and is dropped.
+ * A change belongs to its transaction. The transaction's commit LSN — which its Begin already carries — orders
+ * changes and is written as each line's _lsn, so lines go straight to the file as they are decoded, with no
+ * transaction held in memory. The end LSN (from the Commit) is where the next read starts and what the slot is
+ * advanced to. A transaction committed before `afterLsn` (the end of the last one delivered) was already delivered
+ * and is dropped.
  */
 export class PgoutputCsvDecoder {
   /** Per relation id: for each wanted column, its position in the relation (-1: not there), and its key flags. */
   private readonly relations = new Map<number, { positions: number[]; key: boolean[] } | null>();
-  private readonly pending = new ByteBuffer(1 << 16);
-  private readonly lineEnds: number[] = [];
+  /** The current transaction's `,<commit LSN>\n`, ending each of its lines; undefined when it is dropped. */
+  private suffix: Buffer | undefined;
   private readonly fieldStart: number[] = [];
   private readonly fieldEnd: number[] = [];
   private readonly fieldKind: number[] = [];
@@ -35,12 +37,16 @@ export class PgoutputCsvDecoder {
   message(m: Buffer): void {
     const tag = m[0];
     switch (tag) {
-      case 0x42: // B: Begin
-        this.pending.length = 0;
-        this.lineEnds.length = 0;
+      case 0x42: {
+        // B: Begin — final (commit) LSN (8), commit time (8), xid (4)
+        const hi = m.readUInt32BE(1);
+        const lo = m.readUInt32BE(5);
+        this.suffix = hi * 2 ** 32 + lo >= this.after ? Buffer.from(`${lsnText(hi, lo)}\n`) : undefined;
         return;
+      }
       case 0x43: // C: Commit — flags (1), commit LSN (8), end LSN (8), time (8)
-        this.commit(lsnText(m.readUInt32BE(10), m.readUInt32BE(14)));
+        if (this.suffix) this.lastLsn = lsnText(m.readUInt32BE(10), m.readUInt32BE(14));
+        this.suffix = undefined;
         return;
       case 0x52: // R: Relation
         this.relation(m);
@@ -88,7 +94,7 @@ export class PgoutputCsvDecoder {
   private change(m: Buffer, tag: number): void {
     const relation = this.relations.get(m.readInt32BE(1));
     if (relation === undefined) throw new Error('pgoutput change for a relation it has not described');
-    if (relation === null) return;
+    if (relation === null || this.suffix === undefined) return;
     let at = 5;
     let keysOnly = false;
     let withOld = false;
@@ -110,8 +116,10 @@ export class PgoutputCsvDecoder {
         at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
       }
     }
-    const p = this.pending;
+    const p = this.out;
     const { positions, key } = relation;
+    // Room for the whole line: every value at most doubled and quoted, a \N or a comma per column, op and LSN.
+    p.reserve(2 * m.length + 4 * positions.length + this.suffix.length + 16);
     for (let i = 0; i < positions.length; i++) {
       if (i > 0) p.byte(0x2c);
       const position = positions[i] as number;
@@ -128,7 +136,8 @@ export class PgoutputCsvDecoder {
       else p.field(m, start, end);
     }
     p.append(tag === 0x49 ? INSERT : tag === 0x55 ? UPDATE : DELETE);
-    this.lineEnds.push(p.length);
+    p.append(this.suffix);
+    this.changes++;
   }
 
   /** Reads a TupleData at `at` into the given arrays (start, end, kind per column); returns the offset after it. */
@@ -149,21 +158,6 @@ export class PgoutputCsvDecoder {
       }
     }
     return at;
-  }
-
-  private commit(txEnd: string): void {
-    if (lsnNumber(txEnd) > this.after) {
-      const suffix = Buffer.from(`${txEnd}\n`);
-      let from = 0;
-      for (const to of this.lineEnds) {
-        this.out.line(this.pending.bytes, from, to, suffix);
-        from = to;
-      }
-      this.changes += this.lineEnds.length;
-      this.lastLsn = txEnd;
-    }
-    this.pending.length = 0;
-    this.lineEnds.length = 0;
   }
 }
 
@@ -230,70 +224,33 @@ export class CsvSink {
     this.write(bytes, 0, bytes.length);
   }
 
-  /** Bytes [start, end) of `bytes`, then `suffix`: copied byte by byte, cheaper than Buffer#copy for short lines. */
-  line(bytes: Buffer, start: number, end: number, suffix: Buffer): void {
-    const size = end - start + suffix.length;
+  /** Makes sure `size` more bytes fit without another check: the primitives below write unchecked. */
+  reserve(size: number): void {
     if (this.length + size > this.buffer.length) this.flush(size);
-    const out = this.buffer;
-    let o = this.length;
-    for (let i = start; i < end; i++) out[o++] = bytes[i] as number;
-    for (let i = 0; i < suffix.length; i++) out[o++] = suffix[i] as number;
-    this.length = o;
-  }
-
-  async drained(): Promise<void> {
-    if (!this.backlog) return;
-    this.backlog = false;
-    await new Promise<void>((resolve) => this.stream.once('drain', () => resolve()));
-  }
-
-  /** Hands the buffered bytes to the stream (which keeps them), and starts a fresh buffer. */
-  flush(room = 0): void {
-    if (this.length > 0 && !this.stream.write(this.buffer.subarray(0, this.length))) this.backlog = true;
-    this.buffer = Buffer.allocUnsafe(Math.max(1 << 20, room));
-    this.length = 0;
-  }
-}
-
-/** A growable byte buffer for one transaction's encoded lines. */
-class ByteBuffer {
-  bytes: Buffer;
-  length = 0;
-
-  constructor(size: number) {
-    this.bytes = Buffer.allocUnsafe(size);
-  }
-
-  private room(size: number): void {
-    if (this.length + size <= this.bytes.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + size));
-    this.bytes.copy(grown, 0, 0, this.length);
-    this.bytes = grown;
   }
 
   byte(b: number): void {
-    this.room(1);
-    this.bytes[this.length++] = b;
+    this.buffer[this.length++] = b;
   }
 
   /** The extract's NULL marker (\N), unquoted. */
   nullMarker(): void {
-    this.room(2);
-    this.bytes[this.length++] = 0x5c;
-    this.bytes[this.length++] = 0x4e;
+    this.buffer[this.length++] = 0x5c;
+    this.buffer[this.length++] = 0x4e;
   }
 
+  /** Short constant bytes, copied byte by byte (cheaper than Buffer#copy at this size). */
   append(bytes: Buffer): void {
-    this.room(bytes.length);
-    bytes.copy(this.bytes, this.length);
-    this.length += bytes.length;
+    const out = this.buffer;
+    let o = this.length;
+    for (let i = 0; i < bytes.length; i++) out[o++] = bytes[i] as number;
+    this.length = o;
   }
 
   /** A value as a CSV field: quoted (quotes doubled) when it holds a quote, comma or line break, is empty, or reads \N. */
   field(source: Buffer, start: number, end: number): void {
     // Copied while looking for what needs quoting (byte by byte: values are short, Buffer#copy costs more).
-    this.room(2 * (end - start) + 2);
-    const out = this.bytes;
+    const out = this.buffer;
     let o = this.length;
     let quote = end === start || (end - start === 2 && source[start] === 0x5c && source[start + 1] === 0x4e);
     for (let i = start; i < end; i++) {
@@ -315,6 +272,19 @@ class ByteBuffer {
     out[o++] = 0x22;
     this.length = o;
   }
+
+  async drained(): Promise<void> {
+    if (!this.backlog) return;
+    this.backlog = false;
+    await new Promise<void>((resolve) => this.stream.once('drain', () => resolve()));
+  }
+
+  /** Hands the buffered bytes to the stream (which keeps them), and starts a fresh buffer. */
+  flush(room = 0): void {
+    if (this.length > 0 && !this.stream.write(this.buffer.subarray(0, this.length))) this.backlog = true;
+    this.buffer = Buffer.allocUnsafe(Math.max(1 << 20, room));
+    this.length = 0;
+  }
 }
 
 const [INSERT, UPDATE, DELETE] = [',insert,', ',update,', ',delete,'].map((op) => Buffer.from(op)) as [Buffer, Buffer, Buffer];
@@ -322,9 +292,4 @@ const [INSERT, UPDATE, DELETE] = [',insert,', ',update,', ',delete,'].map((op) =
 /** The server's own spelling of an LSN ('0/1E06E38'). */
 function lsnText(hi: number, lo: number): string {
   return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
-}
-
-function lsnNumber(lsn: string): number {
-  const [hi, lo] = lsn.split('/') as [string, string];
-  return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
 }

@@ -152,10 +152,21 @@ export class DuckDBDriver extends DuckDBSession implements WarehouseDriver {
     const { signal } = options;
     signal?.throwIfAborted();
     const connection = await this.instance.connect();
-    const session = new TransactionSession(connection, this.schemaCache, this.schemaCache.epoch);
     // An abort (timeout, Ctrl-C) interrupts the statement in flight; the rollback below undoes everything else.
     const onAbort = (): void => connection.interrupt();
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.beforeBegin) {
+      try {
+        await options.beforeBegin(new DuckDBSession(connection, this.schemaCache));
+        signal?.throwIfAborted();
+      } catch (error) {
+        signal?.removeEventListener('abort', onAbort);
+        connection.closeSync();
+        throw signal?.aborted ? signal.reason : error;
+      }
+    }
+    // The snapshot's catalog epoch is taken at BEGIN, after whatever DDL beforeBegin ran.
+    const session = new TransactionSession(connection, this.schemaCache, this.schemaCache.epoch);
     await session.execute('BEGIN TRANSACTION');
     try {
       const result = await work(session);
