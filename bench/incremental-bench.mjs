@@ -387,7 +387,9 @@ function newProfile(warehouse) {
       }
     };
   };
-  const wrap = (session) => ({ query: timed(session, 'query'), execute: timed(session, 'execute') });
+  // The wrapper keeps the session as its prototype, so the warehouse still recognises its own session (the schema
+  // cache only serves DuckDB sessions): a profiled run sends the statements an unprofiled one does.
+  const wrap = (session) => Object.assign(Object.create(session), { query: timed(session, 'query'), execute: timed(session, 'execute') });
   const transaction = warehouse.transaction.bind(warehouse);
   warehouse.transaction = (work, options) => transaction((tx) => work(wrap(tx)), options);
   warehouse.query = timed(warehouse, 'query');

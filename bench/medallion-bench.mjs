@@ -443,7 +443,9 @@ function newProfile() {
 }
 
 function instrument(warehouse, profile) {
-  const wrap = (session) => ({
+  // The session stays the wrapper's prototype, so the warehouse still recognises its own session (the schema cache
+  // only serves DuckDB sessions): a profiled run sends the statements an unprofiled one does.
+  const wrap = (session) => Object.assign(Object.create(session), {
     async query(sql, params) {
       const t0 = performance.now();
       try {
@@ -462,13 +464,13 @@ function instrument(warehouse, profile) {
     },
   });
   const transaction = warehouse.transaction.bind(warehouse);
-  warehouse.transaction = async (work) => {
+  warehouse.transaction = async (work, options) => {
     let workDone = 0;
     const result = await transaction(async (tx) => {
       const value = await work(wrap(tx));
       workDone = performance.now();
       return value;
-    });
+    }, options);
     profile.record('COMMIT (incl. any automatic checkpoint)', performance.now() - workDone);
     return result;
   };

@@ -131,10 +131,8 @@ async function loadExtract(ctx: StepContext, tx: SqlSession, source: DatabaseSou
   const d = ctx.warehouse.dialect;
   const names = columns.map((c) => c.name);
   const staging = staged.table;
-  await ensureBronzeTable(ctx, tx, source.name, { columns: names.map((name) => ({ name, type: 'VARCHAR' })) });
+  const { batchId } = await ensureBronzeTable(ctx, tx, source.name, { columns: names.map((name) => ({ name, type: 'VARCHAR' })) });
   await ensureChangeColumns(ctx, tx, source.name);
-  const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
-  const batchId = Number(idRows[0]?.id);
   const hash = d.rowHash([...names].sort().flatMap((c) => [d.literal(c), `s.${d.quoteIdent(c)}`]));
   const op = options.changes ? 's._op' : options.op ? d.literal(options.op) : 'NULL';
   const lsn = options.changes ? 's._lsn' : 'NULL';
@@ -249,10 +247,8 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
 /** Appends rows of a temp table that already has the source's columns plus _op and _lsn. */
 async function loadFromTable(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], table: string, options: { loadKind: string; label: string }): Promise<{ rows: number }> {
   const d = ctx.warehouse.dialect;
-  await ensureBronzeTable(ctx, tx, source.name, { columns: names.map((name) => ({ name, type: 'VARCHAR' })) });
+  const { batchId } = await ensureBronzeTable(ctx, tx, source.name, { columns: names.map((name) => ({ name, type: 'VARCHAR' })) });
   await ensureChangeColumns(ctx, tx, source.name);
-  const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
-  const batchId = Number(idRows[0]?.id);
   const hash = d.rowHash([...names].sort().flatMap((c) => [d.literal(c), `s.${d.quoteIdent(c)}`]));
   const rows = await tx.execute(
     `INSERT INTO ${d.table('bronze', source.name)} (${[...names.map((n) => d.quoteIdent(n)), '_batch_id', '_source_file', '_source_row', '_ingested_at', '_row_hash', '_op', '_lsn'].join(', ')})

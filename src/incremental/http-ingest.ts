@@ -78,11 +78,10 @@ export async function ingestHttp(ctx: StepContext, source: HttpSourcePlan): Prom
 
 /** A full extract with no records still says so: its (empty) batch replaces the earlier ones downstream. */
 async function emptyFullBatch(ctx: StepContext, tx: SqlSession, source: HttpSourcePlan, label: string, extract: HttpExtract): Promise<number> {
-  await ensureBronzeTable(ctx, tx, source.name, { columns: [] });
-  const { rows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
+  const { batchId } = await ensureBronzeTable(ctx, tx, source.name, { columns: [] });
   await tx.execute(
     `INSERT INTO refinery.batches (batch_id, source, path, content_hash, size_bytes, rows, rejected_rows, run_id, ingested_at, previous_batch_id, load_kind) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, NULL, 'full')`,
-    [Number(rows[0]?.id), source.name, label, extract.sha256, extract.bytes, ctx.runId, ctx.runStartedAt],
+    [batchId, source.name, label, extract.sha256, extract.bytes, ctx.runId, ctx.runStartedAt],
   );
   return 0;
 }

@@ -265,14 +265,13 @@ export async function ingestFile(
   }
 
   const bronze = d.table('bronze', source.name);
-  const schemaNotes = await ensureBronzeTable(ctx, tx, source.name, { columns: staged.columns.map((c) => ({ name: renames.get(c.name) ?? c.name, type: c.type })) }, {
+  const { notes: schemaNotes, batchId } = await ensureBronzeTable(ctx, tx, source.name, { columns: staged.columns.map((c) => ({ name: renames.get(c.name) ?? c.name, type: c.type })) }, {
     file: rel,
     renamed: new Map([...renames.entries()].map(([from, to]) => [to, from])),
   });
-  // Batch ids count per source: one step ingests a source's files in path order, so the numbering is the same
-  // however many sources are ingested side by side, and a re-run after a crash numbers exactly as before.
-  const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [source.name]);
-  const batchId = Number(idRows[0]?.id);
+  // Batch ids count per source (one past the last, read in this transaction): one step ingests a source's files in
+  // path order, so the numbering is the same however many sources are ingested side by side, and a re-run after a
+  // crash numbers exactly as before.
   const ingestedAt = ctx.runStartedAt;
   // Clean rows fill, in order, the record numbers the rejected records did not take: with rejects at records
   // r1 < r2 < ..., clean row k is record k + #{ j : r_j - j < k }.
@@ -337,11 +336,12 @@ function checkColumnNames(columns: readonly string[], line: number | undefined):
  * column dropped), recording the schema history; see bronze-schema.ts. Shared with database sources. Returns what
  * the batch changed or lacked, in words.
  */
-export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>, arrival: BronzeArrival = {}): Promise<readonly string[]> {
+/** Creates or evolves bronze.<name> for the batch about to be written; returns its notes and the batch's id. */
+export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>, arrival: BronzeArrival = {}): Promise<{ notes: readonly string[]; batchId: number }> {
   const lineage = { columns: BRONZE_LINEAGE.map((c) => ({ name: c, type: LINEAGE_TYPES[c] })), notData: [...BRONZE_LINEAGE, ...CHANGE_LINEAGE] };
   const result = await evolveBronzeTable(ctx, tx, name, staged.columns, lineage, arrival);
   if (result.refusal) throw new Refusal(result.refusal);
-  return result.notes;
+  return { notes: result.notes, batchId: result.batchId };
 }
 
 /**

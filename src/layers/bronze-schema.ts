@@ -1,6 +1,6 @@
 import type { ColumnInfo, SqlSession } from '../warehouse/warehouse.js';
 import type { StepContext } from '../orchestrator/run-context.js';
-import { latestSchema, writeSchemaEntry, type SchemaChange } from './schema-history.js';
+import { hasSchemaHistory, writeSchemaEntry, type SchemaChange } from './schema-history.js';
 
 /** Where a batch's columns came from, for the schema history. */
 export interface BronzeArrival {
@@ -15,6 +15,8 @@ export interface BronzeEvolution {
   readonly refusal?: string;
   /** What this batch changed or lacked, in words, for the run output. */
   readonly notes: readonly string[];
+  /** The id the batch about to be written takes (one past the source's last). */
+  readonly batchId: number;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function evolveBronzeTable(
   } else {
     const data = current.filter((c) => !notData.has(c.name.toLowerCase()));
     // Tables older than the schema history get their current columns as version 1: the baseline from here on.
-    if (!(await latestSchema(tx, table))) await writeSchemaEntry(tx, { table, event: 'created', columns: data, reason: 'the columns bronze had when schema history began', runId: ctx.runId, at });
+    if (!(await hasSchemaHistory(tx, table))) await writeSchemaEntry(tx, { table, event: 'created', columns: data, reason: 'the columns bronze had when schema history began', runId: ctx.runId, at });
     const existing = new Map(data.map((c) => [c.name.toLowerCase(), c]));
     const changes: SchemaChange[] = [];
     const narrower: SchemaChange[] = [];
@@ -65,6 +67,7 @@ export async function evolveBronzeTable(
       const wider = d.widerType(had.type, column.type);
       if (wider === undefined) {
         return {
+          batchId,
           refusal: `column '${column.name}' is ${column.type} in this file but ${had.type} in ${table}, and neither type holds the other's values (only integer → bigint → double, float or decimal → double, and date → timestamp widen); bronze keeps one type per column`,
           notes,
         };
@@ -106,7 +109,7 @@ export async function evolveBronzeTable(
       [name, batchId, ...staged.flatMap((c) => [c.name, c.type, arrival.renamed?.get(c.name) ?? null])],
     );
   }
-  return { notes };
+  return { notes, batchId };
 }
 
 function describe(changes: readonly SchemaChange[]): string {

@@ -6,7 +6,7 @@ import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrato
 import { record } from './silver-build.js';
 import { inputVersions, readTableState, writeTableState } from './table-state.js';
 import { logEverything, logKeys, touchedSince } from './change-log.js';
-import type { SqlSession } from '../warehouse/warehouse.js';
+import type { SqlDialect, SqlSession } from '../warehouse/warehouse.js';
 import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
 import { refreshTouchedPartitions } from './gold-partitions.js';
 import { formatCount, plural } from '../text.js';
@@ -97,6 +97,16 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
   }, { signal: ctx.signal });
 }
 
+/**
+ * A logged key value (text) as a literal of the key column's type. Integers go in bare: a thousand CAST('42' AS
+ * BIGINT) cost the binder more than the delete they filter.
+ */
+function keyLiteral(d: SqlDialect, value: string, type: string): string {
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$/i.test(type) && /^-?[0-9]{1,18}$/.test(value)) return value;
+  if (/^VARCHAR$/i.test(type)) return d.literal(value);
+  return `CAST(${d.literal(value)} AS ${type})`;
+}
+
 type KeyRefresh =
   | { readonly kind: 'refreshed'; readonly keys: number; readonly written: number; readonly message: string }
   | { readonly kind: 'rebuild'; readonly reason: string };
@@ -125,14 +135,18 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const keyType = columns.find((c) => c.name === key)?.type;
   if (!keyType) return { kind: 'rebuild', reason: `gold.${model.name} has no ${key} column yet, so every key is recomputed` };
   if (touched.size === 0) return { kind: 'refreshed', keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
-  const values = [...touched].map((v) => `CAST(${d.literal(v)} AS ${keyType})`).join(', ');
-  const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (${values})`);
+  const values = [...touched].map((v) => keyLiteral(d, v, keyType)).join(', ');
+  // The keys as a table for the delete (a semi-join: a third of the time of a long IN list there), but as a list
+  // for the model: the engine pushes a constant list into the model's scans, and not a subquery (seven times slower).
+  const keys = `touched_${model.name}_${ctx.runId}`;
+  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (VALUES ${[...touched].map((v) => `(${keyLiteral(d, v, keyType)})`).join(', ')}) AS t(k)`);
+  const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (SELECT k FROM ${d.quoteIdent(keys)})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
   const table = `gold.${model.name}`;
   // The keys matter only to a step that reads this table. With none, one "everything changed" row keeps the log
   // honest for a reader added later (it rebuilds) at a fraction of the cost of a row per key.
   const read = [...ctx.plan.silver, ...ctx.plan.gold, ...ctx.plan.integrations].some((s) => s.reads.includes(table));
-  if (read) await logKeys(tx, d, table, ctx.runId, [key], `SELECT v AS ${d.quoteIdent(key)} FROM (VALUES ${[...touched].map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
+  if (read) await logKeys(tx, d, table, ctx.runId, [key], `SELECT k AS ${d.quoteIdent(key)} FROM ${d.quoteIdent(keys)}`);
   else await logEverything(tx, table, ctx.runId);
   return { kind: 'refreshed', keys: touched.size, written, message: `recomputed ${plural(touched.size, 'changed key')} (${plural(removed, 'row')} replaced, ${formatCount(written)} written)` };
 }

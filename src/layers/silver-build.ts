@@ -93,8 +93,9 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
       if (rebuild) await logEverything(tx, step, ctx.runId);
     } else {
       const stats = await stageCandidates(ctx, tx, table, bronzeColumns.map((c) => c.name), candidates);
+      // Its temporary tables (candidates, winners, rechecked rows) go with the step's connection when the
+      // transaction ends: every transaction has a connection of its own, so there is nothing to drop here.
       const result = table.materialize === 'scd2' ? await applyScd2(ctx, tx, table, stats, rebuild, window(0)) : await mergeCandidates(ctx, tx, table, stats, rebuild);
-      await tx.execute(`DROP TABLE ${stats.cand}`);
       outcome = {
         ...emptyOutcome(step, 'silver'),
         status: 'success',
@@ -218,10 +219,6 @@ async function prepareRecheck(
   // Only the chosen rows are judged with every check.
   await tx.execute(`CREATE OR REPLACE TEMP VIEW ${view} AS ${chosen}`);
   await tx.execute(`CREATE TEMP TABLE ${rows} AS ${input.consumed(table, view)}`);
-  await tx.execute(`DROP VIEW ${view}`);
-  await tx.execute(`DROP TABLE ${hits}`);
-  await tx.execute(`DROP TABLE IF EXISTS ${rk}`);
-  await tx.execute(`DROP TABLE ${values}`);
   await tx.execute(`DELETE FROM ${quarantine} WHERE (_batch_id, _source_row) IN (SELECT _batch_id, _source_row FROM ${rows})`);
   return `SELECT * FROM (${newRows}) n UNION ALL SELECT * FROM ${rows}`;
 }

@@ -77,7 +77,5 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   superseded += winners - written;
   if (rebuild) await logEverything(tx, step, ctx.runId);
   else if (table.downstreamKeys.length > 0) await logKeys(tx, d, step, ctx.runId, table.downstreamKeys, `SELECT * FROM ${win}`);
-  await tx.execute(`DROP TABLE ${win}`);
-  await tx.execute(`DROP TABLE IF EXISTS ${del}`);
   return { written, superseded };
 }

@@ -60,16 +60,20 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
   const startedAt = clock.now();
   const fullRefresh = options.fullRefresh ?? false;
   const selected = selectSteps(plan, options.select ?? []);
-  const { runId, resumes } = await startRun(warehouse, {
-    project: plan.name,
-    startedAt,
-    fullRefresh,
-    trigger: options.trigger ?? 'manual',
-    ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
-    models: [...plan.silver.map((t) => `silver.${t.name}`), ...plan.gold.map((g) => `gold.${g.name}`), ...plan.integrations.flatMap((i) => outputTables(i))],
-  });
-  // Steps look up their tables' columns again and again: one catalog read now answers most of those lookups.
-  await warehouse.introspector.prime?.(['bronze', 'silver', 'quarantine', 'gold']);
+  // Steps look up their tables' columns again and again: one catalog read now answers most of those lookups. It
+  // reads the catalog on the warehouse's own connection while the run record commits on another.
+  const primed = warehouse.introspector.prime?.(['bronze', 'silver', 'quarantine', 'gold']);
+  const [{ runId, resumes }] = await Promise.all([
+    startRun(warehouse, {
+      project: plan.name,
+      startedAt,
+      fullRefresh,
+      trigger: options.trigger ?? 'manual',
+      ...(options.select?.length ? { selection: options.select.join(' ') } : {}),
+      models: [...plan.silver.map((t) => `silver.${t.name}`), ...plan.gold.map((g) => `gold.${g.name}`), ...plan.integrations.flatMap((i) => outputTables(i))],
+    }),
+    primed,
+  ]);
   const records = new StepRecordBuffer(warehouse);
   const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, options.progress ? { progress: options.progress } : {}));
   listener?.runStarted(startedAt);

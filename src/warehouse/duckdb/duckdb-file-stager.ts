@@ -47,8 +47,7 @@ export class DuckDBFileStager implements FileStager {
          FROM ${d.quoteIdent(rejectsTable)} GROUP BY line_byte_position ORDER BY line_byte_position`,
       ),
     ];
-    await session.execute(`DROP TABLE IF EXISTS ${d.quoteIdent(rejectsTable)}`);
-    await session.execute(`DROP TABLE IF EXISTS ${d.quoteIdent(rejectsScan)}`);
+    // The rejects tables are temporary, named after this staging table, and small: they go with the connection.
     const rejects: RejectedRecord[] = rejectRows.map((r) => ({
       byteOffset: Number(r.offset),
       kind: String(r.kind),
