@@ -172,7 +172,7 @@ try {
   // The same ratios in CPU time of this process: what the work costs, whatever else the machine was doing.
   summary.cpu = { speedup: summary.full.cpuMedianMs / summary.incremental.cpuMedianMs, vsFloor: summary.incremental.cpuMedianMs / summary.floor.cpuMedianMs };
   if (postgres && !postgres.skipped) {
-    for (const key of ['cursor', 'cdcSnapshot', 'cdcStream', 'floor']) {
+    for (const key of ['cursor', 'cdcSnapshot', 'cdcStream', 'cdcServerDecode', 'floor']) {
       const rates = postgres[key].map((m) => m.rowsPerSecond);
       summary[`pg_${key}`] = { medianRowsPerSecond: median(rates), bestRowsPerSecond: Math.max(...rates), medianMs: median(postgres[key].map((m) => m.ms)) };
     }
@@ -439,7 +439,7 @@ function printSummary(result) {
     const pw = [34, 11, 14, 14];
     log(line(['', 'median (s)', 'median rows/s', 'best rows/s'], pw));
     log(line(['─'.repeat(34), '─'.repeat(11), '─'.repeat(14), '─'.repeat(14)], pw));
-    for (const [key, label] of [['cursor', 'cursor (first read)'], ['cdcSnapshot', 'cdc initial snapshot'], ['cdcStream', 'cdc streaming 1 update per row'], ['floor', 'floor: COPY + one DuckDB statement']]) {
+    for (const [key, label] of [['cursor', 'cursor (first read)'], ['cdcSnapshot', 'cdc initial snapshot'], ['cdcStream', 'cdc streaming 1 update per row'], ['cdcServerDecode', '  of which server decode alone'], ['floor', 'floor: COPY + one DuckDB statement']]) {
       const x = s[`pg_${key}`];
       log(line([label, fmt(x.medianMs), x.medianRowsPerSecond.toLocaleString('en'), x.bestRowsPerSecond.toLocaleString('en')], pw));
     }

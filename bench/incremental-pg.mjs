@@ -62,7 +62,7 @@ export async function benchPostgres({ url, rows, repeats, threads, refinery, log
        FROM generate_series(1, ${rows}) AS t(i)`,
     );
     await admin.query(`VACUUM ANALYZE ${table}`);
-    const result = { rows, table: 'customers (id integer PRIMARY KEY, name, email, phone, country, status text, signup_date date, updated_at timestamp)', cursor: [], cdcSnapshot: [], cdcStream: [], floor: [] };
+    const result = { rows, table: 'customers (id integer PRIMARY KEY, name, email, phone, country, status text, signup_date date, updated_at timestamp)', cursor: [], cdcSnapshot: [], cdcStream: [], cdcServerDecode: [], floor: [] };
 
     const project = (name, load) => {
       const dir = mkdtempSync(join(work, `${name}-`));
@@ -120,6 +120,11 @@ export default defineProject({
         result.cdcSnapshot.push(snap);
         log(`  repeat ${r}/${repeats}  pg cdc snapshot          ${(snap.ms / 1000).toFixed(2)} s  ${snap.rowsPerSecond.toLocaleString('en')} rows/s`);
         await admin.query(`UPDATE ${table} SET status = (ARRAY[${STATUSES.map((s) => `'${s}'`).join(',')}])[1 + (id + ${r}) % 4], updated_at = updated_at + INTERVAL '1 day'`);
+        // What no client can avoid: the server decoding the slot's changes (peeked, so Refinery reads them next),
+        // with the same decoding memory Refinery sets. Context for the streaming figure, not a floor.
+        const decode = await serverDecode(admin, slot, slot);
+        result.cdcServerDecode.push(decode);
+        log(`  repeat ${r}/${repeats}  pg server decode alone   ${(decode.ms / 1000).toFixed(2)} s  ${decode.rowsPerSecond.toLocaleString('en')} changes/s`);
         const stream = await measure(open, rows, 'cdc streaming');
         result.cdcStream.push(stream);
         log(`  repeat ${r}/${repeats}  pg cdc stream (updates)  ${(stream.ms / 1000).toFixed(2)} s  ${stream.rowsPerSecond.toLocaleString('en')} rows/s`);
@@ -141,6 +146,20 @@ export default defineProject({
 }
 
 const COLUMNS = ['id', 'name', 'email', 'phone', 'country', 'status', 'signup_date', 'updated_at'];
+
+/** The server's share of a CDC read: decode the pending changes and count them, nothing sent but the count. */
+async function serverDecode(client, slot, publication) {
+  await client.query(`SELECT set_config('logical_decoding_work_mem', '256MB', false)`);
+  const { rows: [{ upto }] } = await client.query(`SELECT pg_current_wal_lsn()::text AS upto`);
+  const t0 = performance.now();
+  const { rows: [{ n }] } = await client.query(
+    `SELECT count(*) AS n FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`,
+    [slot, upto, publication],
+  );
+  const ms = performance.now() - t0;
+  await client.query(`RESET logical_decoding_work_mem`);
+  return { ms, messages: Number(n), rowsPerSecond: Math.round(Number(n) / (ms / 1000)) };
+}
 
 async function extractFloor(client, table, rows, work, threads) {
   const dir = mkdtempSync(join(work, 'floor-'));

@@ -32,7 +32,7 @@ function toDuckValue(param: SqlParam): DuckDBValue {
 
 async function runQuery(connection: DuckDBConnection, sql: string, params: readonly SqlParam[]): Promise<QueryResult> {
   try {
-    const reader = await connection.runAndReadAll(sql, params.length > 0 ? params.map(toDuckValue) : undefined);
+    const reader = params.length > 0 ? await runPrepared(connection, sql, params) : await connection.runAndReadAll(sql);
     const names = reader.columnNames();
     const columns: ColumnInfo[] = reader.columnTypes().map((type, i) => ({ name: names[i] ?? `column${i}`, type: type.toString() }));
     const converters = columns.map((c) => converterFor(c.type));
@@ -48,6 +48,21 @@ async function runQuery(connection: DuckDBConnection, sql: string, params: reado
     return { columns, rows };
   } catch (error) {
     throw toEngineError(error, sql, params);
+  }
+}
+
+/**
+ * A statement with parameters, prepared directly: the client's runAndReadAll(sql, values) first splits the text into
+ * statements, one more round trip to the engine's thread for the one statement Refinery always sends (~0.15 ms,
+ * a hundred times per run).
+ */
+async function runPrepared(connection: DuckDBConnection, sql: string, params: readonly SqlParam[]) {
+  const prepared = await connection.prepare(sql);
+  try {
+    prepared.bind(params.map(toDuckValue));
+    return await prepared.runAndReadAll();
+  } finally {
+    prepared.destroySync();
   }
 }
 
