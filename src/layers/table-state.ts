@@ -16,11 +16,17 @@ export async function readTableState(session: SqlSession, table: string): Promis
 }
 
 export async function writeTableState(session: SqlSession, table: string, state: TableState, builtAt: Date): Promise<void> {
-  await session.execute(`DELETE FROM refinery.tables WHERE table_name = $1`, [table]);
-  await session.execute(
-    `INSERT INTO refinery.tables (table_name, fingerprint, last_batch_id, inputs, version, built_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+  // One statement for a table built before (every run but the first): update in place, insert only when new.
+  const updated = await session.execute(
+    `UPDATE refinery.tables SET fingerprint = $2, last_batch_id = $3, inputs = $4, version = $5, built_at = $6 WHERE table_name = $1`,
     [table, state.fingerprint, state.lastBatchId, state.inputs, state.version, builtAt],
   );
+  if (updated === 0) {
+    await session.execute(
+      `INSERT INTO refinery.tables (table_name, fingerprint, last_batch_id, inputs, version, built_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [table, state.fingerprint, state.lastBatchId, state.inputs, state.version, builtAt],
+    );
+  }
 }
 
 /** The versions of the tables a step reads, as a stable string: when it changes, the step must run again. */
