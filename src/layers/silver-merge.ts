@@ -48,8 +48,8 @@ export async function mergeCandidates(ctx: StepContext, tx: SqlSession, table: S
   }
   const win = q(`win_${table.name}_${ctx.runId}`);
   const del = q(`del_${table.name}_${ctx.runId}`);
-  await tx.execute(`CREATE TEMP TABLE ${win} AS ${ranked}`);
-  let winners = Number((await tx.query(`SELECT count(*) AS n FROM ${win}`)).rows[0]?.n ?? 0);
+  // CREATE TABLE ... AS answers with the number of rows it wrote: no count(*) afterwards.
+  let winners = await tx.execute(`CREATE TEMP TABLE ${win} AS ${ranked}`);
   let superseded = stats.passing - winners;
   // A downstream key that is a column of this table's key has the same value in a replaced row as in the version
   // replacing it, which is logged below: only deleted keys must be logged from the old rows.
