@@ -92,8 +92,22 @@ export interface NewSchemaEntry {
   readonly at: Date;
 }
 
+/**
+ * What recordTableSchema already confirmed, per warehouse object: table → the columns (and inputs) the latest
+ * committed entry has, and the write generation it was seen at. Every run asks for every model, and the answer
+ * is nearly always "unchanged" (a 2–5 ms read each). A write to the table's history, committed or not, bumps its
+ * generation and so voids the memo; a confirmation is kept only for an entry this transaction did not write.
+ */
+const confirmedSchemas = new WeakMap<object, Map<string, { readonly fingerprint: string; readonly generation: number }>>();
+const writeGenerations = new Map<string, number>();
+const writtenBy = new WeakMap<SqlSession, Set<string>>();
+
 /** Writes a version (numbered one after the current) or a note (carrying the current version). Returns the version. */
 export async function writeSchemaEntry(tx: SqlSession, entry: NewSchemaEntry): Promise<number> {
+  writeGenerations.set(entry.table, (writeGenerations.get(entry.table) ?? 0) + 1);
+  const written = writtenBy.get(tx) ?? new Set<string>();
+  written.add(entry.table);
+  writtenBy.set(tx, written);
   const current = (await latestSchema(tx, entry.table))?.version ?? 0;
   const version = entry.event === 'created' || entry.event === 'changed' || entry.event === 'rebuilt' ? current + 1 : Math.max(current, 1);
   await tx.execute(
@@ -145,9 +159,18 @@ export async function recordTableSchema(
   const table = `${layer}.${name}`;
   const columns = (await warehouse.introspector.columns(layer, name, tx)).map((c) => ({ name: c.name, type: c.type }));
   if (columns.length === 0) return;
+  const fingerprint = JSON.stringify([columns, entry.inputColumns ?? null]);
+  const generation = writeGenerations.get(table) ?? 0;
+  const memo = confirmedSchemas.get(warehouse) ?? new Map<string, { fingerprint: string; generation: number }>();
+  confirmedSchemas.set(warehouse, memo);
+  const known = memo.get(table);
+  if (known && known.fingerprint === fingerprint && known.generation === generation) return;
   const latest = await latestSchema(tx, table);
   const inputsSame = entry.inputColumns === undefined || (latest?.inputColumns !== undefined && sameColumns(latest.inputColumns, entry.inputColumns));
-  if (latest && sameColumns(latest.columns, columns) && inputsSame) return;
+  if (latest && sameColumns(latest.columns, columns) && inputsSame) {
+    if (!writtenBy.get(tx)?.has(table)) memo.set(table, { fingerprint, generation });
+    return;
+  }
   const changes = entry.changes && entry.changes.length > 0 ? entry.changes : latest ? diffColumns(latest.columns, columns) : [];
   await writeSchemaEntry(tx, {
     table,
