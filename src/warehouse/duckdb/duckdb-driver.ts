@@ -54,7 +54,7 @@ async function runQuery(connection: DuckDBConnection, sql: string, params: reado
 /**
  * A statement with parameters, prepared directly: the client's runAndReadAll(sql, values) first splits the text into
  * statements, one more round trip to the engine's thread for the one statement Refinery always sends (~0.15 ms,
- * a hundred times per run).
+ * some sixty times in an incremental run).
  */
 async function runPrepared(connection: DuckDBConnection, sql: string, params: readonly SqlParam[]) {
   const prepared = await connection.prepare(sql);
