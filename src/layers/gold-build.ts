@@ -135,11 +135,12 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const keyType = columns.find((c) => c.name === key)?.type;
   if (!keyType) return { kind: 'rebuild', reason: `gold.${model.name} has no ${key} column yet, so every key is recomputed` };
   if (touched.size === 0) return { kind: 'refreshed', keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
-  const values = [...touched].map((v) => keyLiteral(d, v, keyType)).join(', ');
+  const literals = [...touched].map((v) => keyLiteral(d, v, keyType));
+  const values = literals.join(', ');
   // The keys as a table for the delete (a semi-join: a third of the time of a long IN list there), but as a list
   // for the model: the engine pushes a constant list into the model's scans, and not a subquery (seven times slower).
   const keys = `touched_${model.name}_${ctx.runId}`;
-  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (VALUES ${[...touched].map((v) => `(${keyLiteral(d, v, keyType)})`).join(', ')}) AS t(k)`);
+  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (VALUES ${literals.map((l) => `(${l})`).join(', ')}) AS t(k)`);
   const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (SELECT k FROM ${d.quoteIdent(keys)})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
   const table = `gold.${model.name}`;
