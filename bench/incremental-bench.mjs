@@ -289,7 +289,7 @@ async function floor(r) {
   const busy1 = systemBusyMs();
   // The floor's own span is BEGIN to COMMIT; others' share is estimated over the whole call (open and close included).
   const othersShare = busy0 === undefined || busy1 === undefined ? null : Number(Math.max(0, (busy1 - busy0 - out.cpuMs) / (out.callMs * availableParallelism())).toFixed(2));
-  return { dir, db, ms: out.totalMs, cpuMs: out.cpuMs, othersShare, steps: out.steps };
+  return { dir, db, ms: out.totalMs, cpuMs: out.cpuMs, othersShare, steps: out.steps, ...(args.profile ? { profile: out.statements } : {}) };
 }
 
 /**
@@ -374,8 +374,11 @@ async function engineVersion() {
 /** --profile: every statement the warehouse runs, timed and attributed to the step that was running. */
 function newProfile(warehouse) {
   const statements = [];
+  const origin = performance.now();
   let step = '(outside steps)';
-  const record = (sql, ms) => statements.push({ step, ms: Math.round(ms * 10) / 10, sql: sql.replace(/\s+/g, ' ').trim().slice(0, 200) });
+  // `at`: when the statement started, in ms since the profile began: with overlapping steps it shows the critical path.
+  const record = (sql, ms, t0) =>
+    statements.push({ step, at: Math.round((t0 - origin) * 10) / 10, ms: Math.round(ms * 10) / 10, sql: sql.replace(/\s+/g, ' ').trim().slice(0, 200) });
   const timed = (target, name) => {
     const original = target[name].bind(target);
     return async (sql, params) => {
@@ -383,7 +386,7 @@ function newProfile(warehouse) {
       try {
         return await original(sql, params);
       } finally {
-        record(sql, performance.now() - t0);
+        record(sql, performance.now() - t0, t0);
       }
     };
   };
@@ -391,7 +394,17 @@ function newProfile(warehouse) {
   // cache only serves DuckDB sessions): a profiled run sends the statements an unprofiled one does.
   const wrap = (session) => Object.assign(Object.create(session), { query: timed(session, 'query'), execute: timed(session, 'execute') });
   const transaction = warehouse.transaction.bind(warehouse);
-  warehouse.transaction = (work, options) => transaction((tx) => work(wrap(tx)), options);
+  // The commit is timed as the span between the work's end and the transaction's.
+  warehouse.transaction = async (work, options) => {
+    let done;
+    const result = await transaction(async (tx) => {
+      const value = await work(wrap(tx));
+      done = performance.now();
+      return value;
+    }, options);
+    if (done !== undefined) record('COMMIT', performance.now() - done, done);
+    return result;
+  };
   warehouse.query = timed(warehouse, 'query');
   warehouse.execute = timed(warehouse, 'execute');
   return {

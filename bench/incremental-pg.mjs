@@ -79,15 +79,23 @@ export default defineProject({
       return dir;
     };
     const measure = async (open, expectRows, what) => {
+      // The step's phases, from the progress it reports (extracting, staging, writing bronze, acknowledging).
+      const details = [];
+      const progress = (e) => {
+        if (e.step !== 'bronze.crm') return;
+        if (e.type === 'step-detail') details.push({ phase: e.detail.replace(/ \(.*$/, ''), at: performance.now() });
+        else if (e.type === 'step-end') details.push({ phase: 'end', at: performance.now() });
+      };
       const t0 = performance.now();
-      const report = await refinery.runPipeline(open.plan, open.warehouse);
+      const report = await refinery.runPipeline(open.plan, open.warehouse, { progress });
       const runMs = performance.now() - t0;
+      const phases = details.slice(0, -1).map((d, i) => ({ phase: d.phase, ms: Math.round(details[i + 1].at - d.at) }));
       const step = report.steps.find((s) => s.step === 'bronze.crm');
       if (report.status !== 'success' || !step) throw new Error(`${what}: the run ${report.status}: ${report.steps.find((s) => s.status === 'failed')?.message ?? ''}`);
       if (step.rowsIn !== expectRows) throw new Error(`${what}: expected ${expectRows} rows into bronze, got ${step.rowsIn} (${step.message ?? ''})`);
       const { rows: counted } = await open.warehouse.query(`SELECT count(*) AS n FROM bronze.crm WHERE _batch_id = (SELECT max(_batch_id) FROM bronze.crm)`);
       if (Number(counted[0]?.n) !== expectRows) throw new Error(`${what}: bronze.crm's last batch holds ${counted[0]?.n} rows, expected ${expectRows}`);
-      return { ms: step.durationMs, runMs, rows: step.rowsIn, rowsPerSecond: Math.round(step.rowsIn / (step.durationMs / 1000)), message: step.message };
+      return { ms: step.durationMs, runMs, rows: step.rowsIn, rowsPerSecond: Math.round(step.rowsIn / (step.durationMs / 1000)), message: step.message, phases };
     };
 
     for (let r = 1; r <= repeats; r++) {
@@ -97,7 +105,7 @@ export default defineProject({
       try {
         const m = await measure(open, rows, 'cursor');
         result.cursor.push(m);
-        log(`  repeat ${r}/${repeats}  pg cursor (first read)   ${(m.ms / 1000).toFixed(2)} s  ${m.rowsPerSecond.toLocaleString('en')} rows/s`);
+        log(`  repeat ${r}/${repeats}  pg cursor (first read)   ${(m.ms / 1000).toFixed(2)} s  ${m.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(m.phases)})`);
       } finally {
         await open.close();
         rmSync(dir, { recursive: true, force: true });
@@ -118,7 +126,7 @@ export default defineProject({
       try {
         const snap = await measure(open, rows, 'cdc snapshot');
         result.cdcSnapshot.push(snap);
-        log(`  repeat ${r}/${repeats}  pg cdc snapshot          ${(snap.ms / 1000).toFixed(2)} s  ${snap.rowsPerSecond.toLocaleString('en')} rows/s`);
+        log(`  repeat ${r}/${repeats}  pg cdc snapshot          ${(snap.ms / 1000).toFixed(2)} s  ${snap.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(snap.phases)})`);
         await admin.query(`UPDATE ${table} SET status = (ARRAY[${STATUSES.map((s) => `'${s}'`).join(',')}])[1 + (id + ${r}) % 4], updated_at = updated_at + INTERVAL '1 day'`);
         // What no client can avoid: the server decoding the slot's changes (peeked, so Refinery reads them next),
         // with the same decoding memory Refinery sets. Context for the streaming figure, not a floor.
@@ -127,7 +135,7 @@ export default defineProject({
         log(`  repeat ${r}/${repeats}  pg server decode alone   ${(decode.ms / 1000).toFixed(2)} s  ${decode.rowsPerSecond.toLocaleString('en')} changes/s`);
         const stream = await measure(open, rows, 'cdc streaming');
         result.cdcStream.push(stream);
-        log(`  repeat ${r}/${repeats}  pg cdc stream (updates)  ${(stream.ms / 1000).toFixed(2)} s  ${stream.rowsPerSecond.toLocaleString('en')} rows/s`);
+        log(`  repeat ${r}/${repeats}  pg cdc stream (updates)  ${(stream.ms / 1000).toFixed(2)} s  ${stream.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(stream.phases)})`);
       } finally {
         await open.close();
         rmSync(dir, { recursive: true, force: true });
@@ -144,6 +152,8 @@ export default defineProject({
     rmSync(work, { recursive: true, force: true });
   }
 }
+
+const phaseList = (phases) => phases.map((p) => `${p.phase} ${(p.ms / 1000).toFixed(2)} s`).join(', ');
 
 const COLUMNS = ['id', 'name', 'email', 'phone', 'country', 'status', 'signup_date', 'updated_at'];
 

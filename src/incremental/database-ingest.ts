@@ -32,6 +32,7 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
     const columns = pickColumns(source, all);
     const state = await readSourceState(ctx.warehouse, source.name);
     let result: { rows: number; message: string; afterCommit?: () => Promise<void> };
+    ctx.progress({ type: 'step-detail', step, detail: `extracting from ${label} (${source.load.strategy})` });
     switch (source.load.strategy) {
       case 'full':
         result = await loadFull(ctx, extractor, source, columns, file, label);
@@ -49,8 +50,11 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
         break;
     }
     // Acknowledged to the server only now, after the warehouse committed (see pgoutput-changes.ts).
-    if (result.afterCommit) failpoint('cdc:after-commit-before-ack');
-    await result.afterCommit?.();
+    if (result.afterCommit) {
+      failpoint('cdc:after-commit-before-ack');
+      ctx.progress({ type: 'step-detail', step, detail: 'committed; acknowledging the changes to the server' });
+      await result.afterCommit();
+    }
     const ended = ctx.clock.now();
     const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };
     ctx.records.add({ runId: ctx.runId, step, kind: 'bronze', status: outcome.status, startedAt: started, endedAt: ended, rowsIn: result.rows, rowsWritten: result.rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message: result.message, details: { strategy: source.load.strategy, source: label } });
@@ -98,9 +102,14 @@ interface StagedExtract {
 function withStagedExtract<T>(ctx: StepContext, source: DatabaseSourcePlan, columns: readonly TableColumn[], file: string, options: { changes?: boolean }, work: (tx: SqlSession, staged: StagedExtract) => Promise<T>): Promise<T> {
   let staged: StagedExtract | undefined;
   const names = columns.map((c) => c.name);
-  return ctx.warehouse.transaction((tx) => work(tx, staged as StagedExtract), {
+  const step = `bronze.${source.name}`;
+  return ctx.warehouse.transaction((tx) => {
+    ctx.progress({ type: 'step-detail', step, detail: 'writing bronze' });
+    return work(tx, staged as StagedExtract);
+  }, {
     signal: ctx.signal,
     beforeBegin: async (session) => {
+      ctx.progress({ type: 'step-detail', step, detail: 'staging the extract' });
       const table = `stg_${source.name}_${ctx.runId}`;
       const result = await ctx.warehouse.files.stage(session, {
         file,
@@ -325,6 +334,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     });
   }
   const upto = await currentLsn(client);
+  ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: `reading changes from slot ${slot} (${known} → ${upto})` });
   const batch = await writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, path: file, decodingMemory: source.load.decodingMemory });
   const lsn = batch.lastLsn ?? upto;
   const rows = await withStagedExtract(ctx, source, columns, file, { changes: true }, async (tx, staged) => {

@@ -1,6 +1,6 @@
 import { pipelineError } from '../errors.js';
 import { record } from '../layers/silver-build.js';
-import { inputVersions, readTableState, writeTableState } from '../layers/table-state.js';
+import { readStepState, writeTableState } from '../layers/table-state.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { plural } from '../text.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
@@ -63,8 +63,7 @@ export async function runIntegration(ctx: StepContext, plan: IntegrationPlan): P
   const started = ctx.clock.now();
   const { warehouse } = ctx;
   return warehouse.transaction(async (tx) => {
-    const state = await readTableState(tx, step);
-    const inputs = await inputVersions(tx, plan.reads);
+    const { state, inputs } = await readStepState(tx, step, plan.reads);
     const fingerprint = integrationFingerprint(plan.fingerprints);
     const goldExists = await tablesExist(ctx, tx, plan, ['master', 'provenance', 'xref', 'sourceQuality']);
     if (!ctx.fullRefresh && state && goldExists && state.fingerprint === fingerprint && state.inputs === inputs) {

@@ -102,7 +102,8 @@ export async function evolveBronzeTable(
     await writeSchemaEntry(tx, { ...base, event: 'renamed', columns, changes: renamed.map(([to, from]) => ({ kind: 'renamed', column: to, from, to })), reason: 'declared in the source\'s renamed' });
     notes.push(...renamed.map(([to, from]) => `column ${from} stored as ${to} (renamed)`));
   }
-  await tx.execute(`DELETE FROM refinery.batch_columns WHERE source = $1 AND batch_id = $2`, [name, batchId]);
+  // No earlier rows of this batch to clear: the id is new (one past refinery.batches), and every caller records
+  // the batch in this same transaction, so rows written under it can only have been rolled back with it.
   if (staged.length > 0) {
     await tx.execute(
       `INSERT INTO refinery.batch_columns (source, batch_id, column_name, column_type, renamed_from) VALUES ${staged.map((_, i) => `($1, $2, $${3 * i + 3}, $${3 * i + 4}, $${3 * i + 5})`).join(', ')}`,

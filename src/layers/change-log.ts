@@ -29,12 +29,24 @@ export async function logKeys(tx: SqlSession, d: SqlDialect, table: string, runI
  * logged for that table).
  */
 export async function touchedSince(tx: SqlSession, table: string, key: string, sinceRun: number): Promise<string[] | 'all'> {
-  const { rows } = await tx.query(
-    `SELECT key_name, key_value FROM refinery.change_log WHERE table_name = $1 AND run_id > $2 AND (key_name IS NULL OR key_name = $3)`,
-    [table, sinceRun, key],
-  );
-  if (rows.some((r) => r.key_name === null)) return 'all';
-  return [...new Set(rows.map((r) => String(r.key_value)))];
+  return (await touchedSinceEach(tx, key, new Map([[table, sinceRun]]))).get(table) ?? [];
+}
+
+/** `touchedSince` for several tables (table → the run after which to look), in one query. */
+export async function touchedSinceEach(tx: SqlSession, key: string, since: ReadonlyMap<string, number>): Promise<Map<string, string[] | 'all'>> {
+  const out = new Map<string, string[] | 'all'>();
+  if (since.size === 0) return out;
+  const params: (string | number)[] = [key];
+  const tables = [...since].map(([table, run]) => {
+    params.push(table, run);
+    return `(table_name = $${params.length - 1} AND run_id > $${params.length})`;
+  });
+  const { rows } = await tx.query(`SELECT table_name, key_name, key_value FROM refinery.change_log WHERE (${tables.join(' OR ')}) AND (key_name IS NULL OR key_name = $1)`, params);
+  const values = new Map<string, Set<string>>([...since.keys()].map((t) => [t, new Set<string>()]));
+  const rebuilt = new Set(rows.filter((r) => r.key_name === null).map((r) => String(r.table_name)));
+  for (const r of rows) if (r.key_name !== null) values.get(String(r.table_name))?.add(String(r.key_value));
+  for (const [table, keys] of values) out.set(table, rebuilt.has(table) ? 'all' : [...keys]);
+  return out;
 }
 
 /** Partition values touched in `table` after run `sinceRun` (null for the NULL partition), or 'all' after a rebuild. */

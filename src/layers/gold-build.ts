@@ -4,8 +4,8 @@ import { failpoint } from '../failpoints.js';
 import { EngineError } from '../warehouse/engine-error.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { record } from './silver-build.js';
-import { inputVersions, readTableState, writeTableState } from './table-state.js';
-import { logEverything, logKeys, touchedSince } from './change-log.js';
+import { readStepState, writeTableState } from './table-state.js';
+import { logEverything, logKeys, touchedSinceEach } from './change-log.js';
 import type { SqlDialect, SqlSession } from '../warehouse/warehouse.js';
 import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
 import { refreshTouchedPartitions } from './gold-partitions.js';
@@ -21,8 +21,7 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
   const started = ctx.clock.now();
   const d = ctx.warehouse.dialect;
   return ctx.warehouse.transaction(async (tx) => {
-    const state = await readTableState(tx, step);
-    const inputs = await inputVersions(tx, model.reads);
+    const { state, inputs } = await readStepState(tx, step, model.reads);
     const exists = await ctx.warehouse.introspector.tableExists('gold', model.name, tx);
     let reason: string;
     if (ctx.fullRefresh) reason = 'full refresh requested';
@@ -39,15 +38,17 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     const contract = await applyGoldContract(ctx, tx, model, !state || !exists || state.fingerprint !== model.fingerprint);
     if (contract.rebuildReason) reason = `${reason}; ${contract.rebuildReason}`;
     const notes = contract.notes.map((n) => `; ${n}`).join('');
-    const recordSchema = (rebuilt: boolean, why: string): Promise<void> =>
-      recordTableSchema(tx, ctx.warehouse, 'gold', model.name, { runId: ctx.runId, at: ctx.clock.now(), reason: `${why}${notes}`, rebuilt, changes: contract.changes, inputColumns: contract.outputColumns });
+    // The schema is recorded before the state, which keeps its fingerprint (see recordTableSchema).
+    const recordBuild = async (rebuilt: boolean, why: string): Promise<void> => {
+      const schemaFingerprint = await recordTableSchema(tx, ctx.warehouse, 'gold', model.name, { runId: ctx.runId, at: ctx.clock.now(), reason: `${why}${notes}`, rebuilt, changes: contract.changes, inputColumns: contract.outputColumns, known: state?.schemaFingerprint });
+      await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId, schemaFingerprint }, ctx.clock.now());
+    };
     const incrementalOk = state && exists && state.fingerprint === model.fingerprint && !ctx.fullRefresh && !contract.rebuildReason;
     if (model.partitionBy.length > 0 && state && incrementalOk) {
       await widenInPlace(ctx, tx, model, contract);
       const refreshed = await refreshTouchedPartitions(ctx, tx, model, contract.sql, state.inputs, inputs);
       if (refreshed.kind === 'refreshed') {
-        await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
-        await recordSchema(false, refreshed.message);
+        await recordBuild(false, refreshed.message);
         const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: refreshed.removed, rowsWritten: refreshed.written, message: `${refreshed.message}${notes}`, partitions: { recomputed: refreshed.partitions }, durationMs: ctx.clock.now().getTime() - started.getTime() };
         await record(tx, ctx, outcome, started);
         return outcome;
@@ -57,8 +58,7 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
       await widenInPlace(ctx, tx, model, contract);
       const incremental = await refreshTouchedKeys(ctx, tx, { ...model, sql: contract.sql }, state.inputs, inputs);
       if (incremental.kind === 'refreshed') {
-        await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
-        await recordSchema(false, incremental.message);
+        await recordBuild(false, incremental.message);
         const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsIn: incremental.keys, rowsWritten: incremental.written, message: `${incremental.message}${notes}`, durationMs: ctx.clock.now().getTime() - started.getTime() };
         await record(tx, ctx, outcome, started);
         return outcome;
@@ -88,8 +88,7 @@ export async function buildGold(ctx: StepContext, model: GoldPlan): Promise<Step
     }
     const { rows } = await tx.query(`SELECT count(*) AS n FROM ${d.table('gold', model.name)}`);
     const written = Number(rows[0]?.n ?? 0);
-    await writeTableState(tx, step, { fingerprint: model.fingerprint, lastBatchId: 0, inputs, version: ctx.runId }, ctx.clock.now());
-    await recordSchema(true, reason);
+    await recordBuild(true, reason);
     const outcome: StepOutcome = { ...emptyOutcome(step, 'gold'), status: 'success', rowsWritten: written, message: `${reason}${notes}`, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, outcome, started);
     failpoint('gold:before-commit');
@@ -122,11 +121,13 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const key = model.key as string;
   const previous = JSON.parse(before) as Record<string, number>;
   const current = JSON.parse(after) as Record<string, number>;
+  const changed = Object.keys(current).filter((table) => previous[table] !== current[table]);
+  const silent = changed.find((table) => !logsKey(ctx.plan, table, key));
+  if (silent) return { kind: 'rebuild', reason: `${silent} cannot say which ${key} values it touched (${whyNoKey(ctx.plan, silent, key)}), so every key is recomputed` };
+  const logged = await touchedSinceEach(tx, key, new Map(changed.map((table) => [table, previous[table] ?? 0])));
   const touched = new Set<string>();
-  for (const table of Object.keys(current)) {
-    if (previous[table] === current[table]) continue;
-    if (!logsKey(ctx.plan, table, key)) return { kind: 'rebuild', reason: `${table} cannot say which ${key} values it touched (${whyNoKey(ctx.plan, table, key)}), so every key is recomputed` };
-    const keys = await touchedSince(tx, table, key, previous[table] ?? 0);
+  for (const table of changed) {
+    const keys = logged.get(table) ?? [];
     if (keys === 'all') return { kind: 'rebuild', reason: `${table} was rebuilt, so every key is recomputed` };
     for (const k of keys) touched.add(k);
   }
@@ -140,7 +141,7 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   // The keys as a table for the delete (a semi-join: a third of the time of a long IN list there), but as a list
   // for the model: the engine pushes a constant list into the model's scans, and not a subquery (seven times slower).
   const keys = `touched_${model.name}_${ctx.runId}`;
-  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (VALUES ${literals.map((l) => `(${l})`).join(', ')}) AS t(k)`);
+  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (${d.rowsOf(literals, 'k')}) AS t`);
   const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (SELECT k FROM ${d.quoteIdent(keys)})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
   const table = `gold.${model.name}`;

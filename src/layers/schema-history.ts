@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 
 /**
@@ -92,22 +93,8 @@ export interface NewSchemaEntry {
   readonly at: Date;
 }
 
-/**
- * What recordTableSchema already confirmed, per warehouse object: table → the columns (and inputs) the latest
- * committed entry has, and the write generation it was seen at. Every run asks for every model, and the answer
- * is nearly always "unchanged" (a 2–5 ms read each). A write to the table's history, committed or not, bumps its
- * generation and so voids the memo; a confirmation is kept only for an entry this transaction did not write.
- */
-const confirmedSchemas = new WeakMap<object, Map<string, { readonly fingerprint: string; readonly generation: number }>>();
-const writeGenerations = new Map<string, number>();
-const writtenBy = new WeakMap<SqlSession, Set<string>>();
-
 /** Writes a version (numbered one after the current) or a note (carrying the current version). Returns the version. */
 export async function writeSchemaEntry(tx: SqlSession, entry: NewSchemaEntry): Promise<number> {
-  writeGenerations.set(entry.table, (writeGenerations.get(entry.table) ?? 0) + 1);
-  const written = writtenBy.get(tx) ?? new Set<string>();
-  written.add(entry.table);
-  writtenBy.set(tx, written);
   const current = (await latestSchema(tx, entry.table))?.version ?? 0;
   const version = entry.event === 'created' || entry.event === 'changed' || entry.event === 'rebuilt' ? current + 1 : Math.max(current, 1);
   await tx.execute(
@@ -148,29 +135,27 @@ const sameColumns = (a: readonly SchemaColumn[], b: readonly SchemaColumn[]): bo
 /**
  * Records a silver or gold table's schema as it stands in `tx`, when it differs from the last version recorded
  * (or none was): a rebuild that lands on the same columns adds nothing. `changes` default to the difference.
+ *
+ * Returns the schema's fingerprint, for the caller to keep with the table's state (refinery.tables) in the same
+ * transaction. Passed back as `known` on the next build, it confirms an unchanged schema without reading the
+ * history: every run asks for every model, and the answer is nearly always "unchanged" (a 3–5 ms read each).
+ * Undefined for a table without columns.
  */
 export async function recordTableSchema(
   tx: SqlSession,
   warehouse: Pick<Warehouse, 'introspector'>,
   layer: string,
   name: string,
-  entry: { runId: number; at: Date; reason: string; rebuilt: boolean; changes?: readonly SchemaChange[]; inputColumns?: readonly SchemaColumn[] },
-): Promise<void> {
+  entry: { runId: number; at: Date; reason: string; rebuilt: boolean; changes?: readonly SchemaChange[]; inputColumns?: readonly SchemaColumn[]; known?: string | undefined },
+): Promise<string | undefined> {
   const table = `${layer}.${name}`;
   const columns = (await warehouse.introspector.columns(layer, name, tx)).map((c) => ({ name: c.name, type: c.type }));
-  if (columns.length === 0) return;
-  const fingerprint = JSON.stringify([columns, entry.inputColumns ?? null]);
-  const generation = writeGenerations.get(table) ?? 0;
-  const memo = confirmedSchemas.get(warehouse) ?? new Map<string, { fingerprint: string; generation: number }>();
-  confirmedSchemas.set(warehouse, memo);
-  const known = memo.get(table);
-  if (known && known.fingerprint === fingerprint && known.generation === generation) return;
+  if (columns.length === 0) return undefined;
+  const fingerprint = schemaFingerprint(columns, entry.inputColumns);
+  if (entry.known === fingerprint) return fingerprint;
   const latest = await latestSchema(tx, table);
   const inputsSame = entry.inputColumns === undefined || (latest?.inputColumns !== undefined && sameColumns(latest.inputColumns, entry.inputColumns));
-  if (latest && sameColumns(latest.columns, columns) && inputsSame) {
-    if (!writtenBy.get(tx)?.has(table)) memo.set(table, { fingerprint, generation });
-    return;
-  }
+  if (latest && sameColumns(latest.columns, columns) && inputsSame) return fingerprint;
   const changes = entry.changes && entry.changes.length > 0 ? entry.changes : latest ? diffColumns(latest.columns, columns) : [];
   await writeSchemaEntry(tx, {
     table,
@@ -182,4 +167,10 @@ export async function recordTableSchema(
     runId: entry.runId,
     at: entry.at,
   });
+  return fingerprint;
+}
+
+/** Columns and inputs as one string; sha-256 keeps refinery.tables rows short for wide tables. */
+function schemaFingerprint(columns: readonly SchemaColumn[], inputColumns: readonly SchemaColumn[] | undefined): string {
+  return createHash('sha256').update(JSON.stringify([columns, inputColumns ?? null])).digest('hex');
 }

@@ -5,13 +5,13 @@ import { recordStep } from '../state/run-records.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE, CHANGE_LINEAGE } from './bronze-ingest.js';
-import { replacedBatches } from './bronze-batches.js';
+import { bronzeBatches } from './bronze-batches.js';
 import { logEverything, logKeys, touchedSince } from './change-log.js';
 import { stageCandidates } from './silver-candidates.js';
 import { mergeCandidates } from './silver-merge.js';
 import { applyScd2 } from './silver-scd2.js';
 import { compileCandidates, silverColumnsDdl } from './silver-sql.js';
-import { inputVersions, readTableState, writeTableState, type TableState } from './table-state.js';
+import { readStepState, writeTableState, type TableState } from './table-state.js';
 import { applySilverContract } from './silver-contract.js';
 import { recordTableSchema } from './schema-history.js';
 
@@ -38,10 +38,9 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     const bronzeAll = await warehouse.introspector.columns('bronze', table.source, tx);
     const bronzeColumns = bronzeAll.filter((c) => !(LINEAGE as readonly string[]).includes(c.name));
     const hasOp = bronzeAll.some((c) => c.name === '_op');
-    const maxBatch = bronzeAll.length === 0 ? 0 : Number((await tx.query(`SELECT coalesce(max(_batch_id), 0) AS m FROM ${d.table('bronze', table.source)}`)).rows[0]?.m ?? 0);
-    const replaced = (await replacedBatches(tx, table.source)).filter((b) => b <= maxBatch);
-    const state = await readTableState(tx, step);
-    const inputs = JSON.stringify({ reads: JSON.parse(await inputVersions(tx, table.reads)) as unknown, replaced });
+    const { maxBatch, replaced } = await bronzeBatches(tx, table.source, bronzeAll.length === 0 ? undefined : d.table('bronze', table.source));
+    const { state, inputs: readVersions } = await readStepState(tx, step, table.reads);
+    const inputs = JSON.stringify({ reads: JSON.parse(readVersions) as unknown, replaced });
     let mode = decideMode(ctx, table, state, inputs, maxBatch, replaced);
     // A referenced table changed: instead of a rebuild, re-check just the rows whose referenced values changed.
     const recheck = mode.kind === 'rebuild' && mode.referencesOnly && state ? await referencesToRecheck(tx, table, state.inputs) : undefined;
@@ -111,8 +110,8 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
       };
     }
     const changed = rebuild || contract?.altered || outcome.rowsWritten !== 0 || outcome.rowsSuperseded > 0 || outcome.message?.includes('delete');
-    await writeTableState(tx, step, { fingerprint: table.fingerprint, lastBatchId: maxBatch, inputs, version: changed ? ctx.runId : (state?.version ?? ctx.runId) }, ctx.clock.now());
-    await recordTableSchema(tx, warehouse, 'silver', table.name, { runId: ctx.runId, at: ctx.clock.now(), reason, rebuilt: rebuild });
+    const schemaFingerprint = await recordTableSchema(tx, warehouse, 'silver', table.name, { runId: ctx.runId, at: ctx.clock.now(), reason, rebuilt: rebuild, known: state?.schemaFingerprint });
+    await writeTableState(tx, step, { fingerprint: table.fingerprint, lastBatchId: maxBatch, inputs, version: changed ? ctx.runId : (state?.version ?? ctx.runId), schemaFingerprint }, ctx.clock.now());
     const final = { ...outcome, durationMs: ctx.clock.now().getTime() - started.getTime() };
     await record(tx, ctx, final, started);
     failpoint('silver:before-commit');
@@ -189,10 +188,8 @@ async function prepareRecheck(
   const view = name('recheck_source');
   const active = recheck.filter((r) => r.values.length > 0);
   // The changed referenced values go in a table: a semi-join with it is far cheaper than a long IN (...) list.
-  await tx.execute(`CREATE TEMP TABLE ${values} (ref VARCHAR, v VARCHAR)`);
-  for (const r of active) {
-    await tx.execute(`INSERT INTO ${values} SELECT ${d.literal(r.column)}, v FROM (VALUES ${r.values.map((v) => `(${d.literal(v)})`).join(', ')}) AS t(v)`);
-  }
+  const valueRows = active.map((r) => `SELECT CAST(${d.literal(r.column)} AS VARCHAR) AS ref, CAST(v AS VARCHAR) AS v FROM (${d.rowsOf(r.values.map((v) => d.literal(v)), 'v')}) AS t`);
+  await tx.execute(`CREATE TEMP TABLE ${values} AS ${valueRows.join(' UNION ALL ')}`);
   const condition = active.map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`).join(' OR ');
   // Key and referenced columns only: without checks, the engine computes nothing else of the candidate SELECT.
   const located = (sourceTable?: string): string => input.consumed({ ...table, checks: [] }, sourceTable);

@@ -51,8 +51,7 @@ export async function applySilverContract(ctx: StepContext, tx: SqlSession, tabl
   const d = ctx.warehouse.dialect;
   const step = `silver.${table.name}`;
   const source = table.source;
-  const facts = await columnFacts(tx, source);
-  const baseline = await firstBronzeColumns(tx, source, window.bronzeColumns);
+  const { facts, baseline } = await bronzeColumnHistory(tx, source, window.bronzeColumns);
   const lower = (s: string): string => s.toLowerCase();
   const bronzeType = new Map(window.bronzeColumns.map((c) => [lower(c.name), c.type]));
   const reads = new Set(table.columns.filter((c) => !c.sql).map((c) => lower(c.from)));
@@ -216,27 +215,33 @@ async function evolveInPlace(ctx: StepContext, tx: SqlSession, plan: SilverPlan,
   return notes;
 }
 
-/** Per bronze column: the type of the first batch that carried it, and every type it came with. */
-async function columnFacts(tx: SqlSession, source: string): Promise<Map<string, ColumnFacts>> {
+/**
+ * Per bronze column: the type of the first batch that carried it, and every type it came with; and bronze's first
+ * version's columns (lower case), the columns a table was written against (all of them if unrecorded). One query:
+ * every silver step asks both.
+ */
+async function bronzeColumnHistory(tx: SqlSession, source: string, current: readonly ColumnInfo[]): Promise<{ facts: Map<string, ColumnFacts>; baseline: Set<string> }> {
   const { rows } = await tx.query(
-    `SELECT lower(column_name) AS name, column_type AS type, min(batch_id) AS first FROM refinery.batch_columns WHERE source = $1 GROUP BY 1, 2 ORDER BY 1, 3`,
-    [source],
+    `SELECT 'fact' AS kind, lower(column_name) AS name, column_type AS type, min(batch_id) AS first, NULL AS columns
+       FROM refinery.batch_columns WHERE source = $1 GROUP BY 2, 3
+     UNION ALL
+     SELECT 'created', NULL, NULL, NULL, columns
+       FROM (SELECT columns FROM refinery.schema_history WHERE table_name = $2 AND event = 'created' ORDER BY id LIMIT 1) h`,
+    [source, `bronze.${source}`],
   );
-  const out = new Map<string, ColumnFacts>();
-  for (const r of rows) {
-    const name = String(r.name);
-    const had = out.get(name);
-    if (had) (had.types as Set<string>).add(String(r.type));
-    else out.set(name, { firstType: String(r.type), firstBatch: Number(r.first), types: new Set([String(r.type)]) });
+  const facts = new Map<string, ColumnFacts>();
+  const byArrival = rows
+    .filter((r) => r.kind === 'fact')
+    .map((r) => ({ name: String(r.name), type: String(r.type), first: Number(r.first) }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.first - b.first || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0)));
+  for (const r of byArrival) {
+    const had = facts.get(r.name);
+    if (had) (had.types as Set<string>).add(r.type);
+    else facts.set(r.name, { firstType: r.type, firstBatch: r.first, types: new Set([r.type]) });
   }
-  return out;
-}
-
-/** Bronze's first version's columns (lower case): the columns a table was written against. All of them if unrecorded. */
-async function firstBronzeColumns(tx: SqlSession, source: string, current: readonly ColumnInfo[]): Promise<Set<string>> {
-  const { rows } = await tx.query(`SELECT columns FROM refinery.schema_history WHERE table_name = $1 AND event = 'created' ORDER BY id LIMIT 1`, [`bronze.${source}`]);
-  const first = rows[0] ? (JSON.parse(String(rows[0].columns)) as ColumnInfo[]) : current;
-  return new Set(first.map((c) => c.name.toLowerCase()));
+  const created = rows.find((r) => r.kind === 'created');
+  const first = created ? (JSON.parse(String(created.columns)) as ColumnInfo[]) : current;
+  return { facts, baseline: new Set(first.map((c) => c.name.toLowerCase())) };
 }
 
 async function windowHas(tx: SqlSession, batchesSql: string, inWindow: string): Promise<boolean> {

@@ -34,8 +34,11 @@ export async function startRun(
     if (init.models) {
       // A silver or gold table no longer in the project file loses its build record: while it was gone, the tables
       // it reads stopped logging the keys it needs, so if it comes back it must be built from scratch, not refreshed.
+      // Looked for first: a read costs a third of a DELETE that finds nothing, and nearly every run finds nothing.
       const keep = init.models.map((_, i) => `$${i + 1}`).join(', ');
-      await tx.execute(`DELETE FROM refinery.tables WHERE (table_name LIKE 'silver.%' OR table_name LIKE 'gold.%')${init.models.length > 0 ? ` AND table_name NOT IN (${keep})` : ''}`, [...init.models]);
+      const gone = `(table_name LIKE 'silver.%' OR table_name LIKE 'gold.%')${init.models.length > 0 ? ` AND table_name NOT IN (${keep})` : ''}`;
+      const { rows: stale } = await tx.query(`SELECT 1 AS found FROM refinery.tables WHERE ${gone} LIMIT 1`, [...init.models]);
+      if (stale.length > 0) await tx.execute(`DELETE FROM refinery.tables WHERE ${gone}`, [...init.models]);
     }
     // A run still marked running belongs to a process that died: only one process can hold the warehouse.
     await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = coalesce(ended_at, $1) WHERE status = 'running'`, [init.startedAt]);

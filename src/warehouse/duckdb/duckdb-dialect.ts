@@ -217,6 +217,11 @@ export class DuckDBDialect implements SqlDialect {
   tryCast(expr: string, type: string): string {
     return `TRY_CAST(${expr} AS ${type})`;
   }
+
+  rowsOf(literals: readonly string[], column: string): string {
+    // One list constant: the binder takes a thousand VALUES rows at two to three times the cost.
+    return `SELECT unnest([${literals.join(', ')}]) AS ${this.quoteIdent(column)}`;
+  }
 }
 
 /** Whole-number types, each holding every value of the ones before it. */
