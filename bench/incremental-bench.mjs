@@ -19,6 +19,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { systemBusyMs } from './machine.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', 'dist');
@@ -84,16 +85,6 @@ const median = (xs) => {
 };
 const stats = (xs) => ({ medianMs: median(xs), bestMs: Math.min(...xs), allMs: xs });
 const loads = () => loadavg().map((l) => Number(l.toFixed(2)));
-
-/** CPU time all processes used so far (ms), from /proc/stat; undefined where there is none. */
-function systemBusyMs() {
-  try {
-    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10; // user nice system irq softirq steal, in 1/100 s
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Runs `work` and measures, besides its wall time, this process's CPU time (DuckDB threads and JavaScript: far

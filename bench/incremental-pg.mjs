@@ -10,6 +10,8 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { availableParallelism } from 'node:os';
+import { systemBusyMs } from './machine.mjs';
 
 const URL_ENV = 'REFINERY_BENCH_PG_URL';
 const STATUSES = ['active', 'inactive', 'suspended', 'pending'];
@@ -86,16 +88,20 @@ export default defineProject({
         if (e.type === 'step-detail') details.push({ phase: e.detail.replace(/ \(.*$/, ''), at: performance.now() });
         else if (e.type === 'step-end') details.push({ phase: 'end', at: performance.now() });
       };
-      const t0 = performance.now();
+      const [t0, busy0] = [performance.now(), systemBusyMs()];
       const report = await refinery.runPipeline(open.plan, open.warehouse, { progress });
       const runMs = performance.now() - t0;
+      // How busy the whole machine was (this process, the PostgreSQL server, anything else): near 100%, the work is
+      // bound by the CPUs there are, not by waiting.
+      const busy1 = systemBusyMs();
+      const machineBusy = busy0 === undefined || busy1 === undefined ? null : Number(((busy1 - busy0) / (runMs * availableParallelism())).toFixed(2));
       const phases = details.slice(0, -1).map((d, i) => ({ phase: d.phase, ms: Math.round(details[i + 1].at - d.at) }));
       const step = report.steps.find((s) => s.step === 'bronze.crm');
       if (report.status !== 'success' || !step) throw new Error(`${what}: the run ${report.status}: ${report.steps.find((s) => s.status === 'failed')?.message ?? ''}`);
       if (step.rowsIn !== expectRows) throw new Error(`${what}: expected ${expectRows} rows into bronze, got ${step.rowsIn} (${step.message ?? ''})`);
       const { rows: counted } = await open.warehouse.query(`SELECT count(*) AS n FROM bronze.crm WHERE _batch_id = (SELECT max(_batch_id) FROM bronze.crm)`);
       if (Number(counted[0]?.n) !== expectRows) throw new Error(`${what}: bronze.crm's last batch holds ${counted[0]?.n} rows, expected ${expectRows}`);
-      return { ms: step.durationMs, runMs, rows: step.rowsIn, rowsPerSecond: Math.round(step.rowsIn / (step.durationMs / 1000)), message: step.message, phases };
+      return { ms: step.durationMs, runMs, rows: step.rowsIn, rowsPerSecond: Math.round(step.rowsIn / (step.durationMs / 1000)), message: step.message, phases, machineBusy };
     };
 
     for (let r = 1; r <= repeats; r++) {
@@ -105,7 +111,7 @@ export default defineProject({
       try {
         const m = await measure(open, rows, 'cursor');
         result.cursor.push(m);
-        log(`  repeat ${r}/${repeats}  pg cursor (first read)   ${(m.ms / 1000).toFixed(2)} s  ${m.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(m.phases)})`);
+        log(`  repeat ${r}/${repeats}  pg cursor (first read)   ${(m.ms / 1000).toFixed(2)} s  ${m.rowsPerSecond.toLocaleString('en')} rows/s  machine ${busyText(m)} busy  (${phaseList(m.phases)})`);
       } finally {
         await open.close();
         rmSync(dir, { recursive: true, force: true });
@@ -126,7 +132,7 @@ export default defineProject({
       try {
         const snap = await measure(open, rows, 'cdc snapshot');
         result.cdcSnapshot.push(snap);
-        log(`  repeat ${r}/${repeats}  pg cdc snapshot          ${(snap.ms / 1000).toFixed(2)} s  ${snap.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(snap.phases)})`);
+        log(`  repeat ${r}/${repeats}  pg cdc snapshot          ${(snap.ms / 1000).toFixed(2)} s  ${snap.rowsPerSecond.toLocaleString('en')} rows/s  machine ${busyText(snap)} busy  (${phaseList(snap.phases)})`);
         await admin.query(`UPDATE ${table} SET status = (ARRAY[${STATUSES.map((s) => `'${s}'`).join(',')}])[1 + (id + ${r}) % 4], updated_at = updated_at + INTERVAL '1 day'`);
         // What no client can avoid: the server decoding the slot's changes (peeked, so Refinery reads them next),
         // with the same decoding memory Refinery sets. Context for the streaming figure, not a floor.
@@ -135,7 +141,7 @@ export default defineProject({
         log(`  repeat ${r}/${repeats}  pg server decode alone   ${(decode.ms / 1000).toFixed(2)} s  ${decode.rowsPerSecond.toLocaleString('en')} changes/s`);
         const stream = await measure(open, rows, 'cdc streaming');
         result.cdcStream.push(stream);
-        log(`  repeat ${r}/${repeats}  pg cdc stream (updates)  ${(stream.ms / 1000).toFixed(2)} s  ${stream.rowsPerSecond.toLocaleString('en')} rows/s  (${phaseList(stream.phases)})`);
+        log(`  repeat ${r}/${repeats}  pg cdc stream (updates)  ${(stream.ms / 1000).toFixed(2)} s  ${stream.rowsPerSecond.toLocaleString('en')} rows/s  machine ${busyText(stream)} busy  (${phaseList(stream.phases)})`);
       } finally {
         await open.close();
         rmSync(dir, { recursive: true, force: true });
@@ -153,6 +159,7 @@ export default defineProject({
   }
 }
 
+const busyText = (m) => (m.machineBusy === null ? '?' : `${Math.round(m.machineBusy * 100)}%`);
 const phaseList = (phases) => phases.map((p) => `${p.phase} ${(p.ms / 1000).toFixed(2)} s`).join(', ');
 
 const COLUMNS = ['id', 'name', 'email', 'phone', 'country', 'status', 'signup_date', 'updated_at'];

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { systemBusyMs } from './machine.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', 'dist');
@@ -81,14 +82,14 @@ const waitQuiet = !args['no-wait'];
  * a shared machine are only as good as its quiet: the foreign share says how much other load a timing suffered.
  */
 async function measured(fn) {
-  const stat0 = systemCpuMs();
+  const stat0 = systemBusyMs();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await fn();
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const ownCpuMs = (cpu.user + cpu.system) / 1000;
-  const stat1 = systemCpuMs();
+  const stat1 = systemBusyMs();
   const foreignCpuMs = stat0 === undefined || stat1 === undefined ? undefined : Math.max(0, stat1 - stat0 - ownCpuMs);
   return { value, wallMs, cpuMs: ownCpuMs, foreignCpuMs };
 }
@@ -98,15 +99,15 @@ async function measured(fn) {
  * not start in the middle of someone else's build. Does nothing where /proc/stat is not available.
  */
 async function waitForQuiet(maxMs = 120_000) {
-  if (systemCpuMs() === undefined) return;
+  if (systemBusyMs() === undefined) return;
   const cores = availableParallelism();
   const started = performance.now();
   let quietSeconds = 0;
   let told = false;
   while (quietSeconds < 3 && performance.now() - started < maxMs) {
-    const before = systemCpuMs();
+    const before = systemBusyMs();
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const share = (systemCpuMs() - before) / (1000 * cores);
+    const share = (systemBusyMs() - before) / (1000 * cores);
     if (share < noisyShare / 2) quietSeconds++;
     else {
       quietSeconds = 0;
@@ -115,17 +116,6 @@ async function waitForQuiet(maxMs = 120_000) {
         told = true;
       }
     }
-  }
-}
-
-/** Busy CPU milliseconds of the whole machine since boot (Linux /proc/stat), or undefined elsewhere. */
-function systemCpuMs() {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = fields;
-    return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return undefined;
   }
 }
 

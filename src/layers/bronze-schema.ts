@@ -1,6 +1,6 @@
 import type { ColumnInfo, SqlSession } from '../warehouse/warehouse.js';
 import type { StepContext } from '../orchestrator/run-context.js';
-import { hasSchemaHistory, writeSchemaEntry, type SchemaChange } from './schema-history.js';
+import { writeSchemaEntry, type SchemaChange } from './schema-history.js';
 
 /** Where a batch's columns came from, for the schema history. */
 export interface BronzeArrival {
@@ -39,9 +39,15 @@ export async function evolveBronzeTable(
   const table = `bronze.${name}`;
   const at = ctx.clock.now();
   const file = arrival.file;
-  const { rows: idRows } = await tx.query(`SELECT coalesce(max(batch_id), 0) + 1 AS id FROM refinery.batches WHERE source = $1`, [name]);
-  // The batch about to be written: its id is taken the same way, in the same transaction, right after this.
+  // The batch about to be written (numbered one past the source's last), and whether the table's schema history
+  // has begun: one query, every batch asks both.
+  const { rows: idRows } = await tx.query(
+    `SELECT (SELECT coalesce(max(batch_id), 0) + 1 FROM refinery.batches WHERE source = $1) AS id,
+            EXISTS (SELECT 1 FROM refinery.schema_history WHERE table_name = $2) AS has_history`,
+    [name, table],
+  );
   const batchId = Number(idRows[0]?.id);
+  const hasHistory = idRows[0]?.has_history === true;
   const base = { table, runId: ctx.runId, at, batchId, ...(file ? { sourceFile: file } : {}) };
   const notData = new Set(lineage.notData.map((c) => c.toLowerCase()));
   const current = await ctx.warehouse.introspector.columns('bronze', name, tx);
@@ -53,7 +59,7 @@ export async function evolveBronzeTable(
   } else {
     const data = current.filter((c) => !notData.has(c.name.toLowerCase()));
     // Tables older than the schema history get their current columns as version 1: the baseline from here on.
-    if (!(await hasSchemaHistory(tx, table))) await writeSchemaEntry(tx, { table, event: 'created', columns: data, reason: 'the columns bronze had when schema history began', runId: ctx.runId, at });
+    if (!hasHistory) await writeSchemaEntry(tx, { table, event: 'created', columns: data, reason: 'the columns bronze had when schema history began', runId: ctx.runId, at });
     const existing = new Map(data.map((c) => [c.name.toLowerCase(), c]));
     const changes: SchemaChange[] = [];
     const narrower: SchemaChange[] = [];

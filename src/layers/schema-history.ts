@@ -68,12 +68,6 @@ export async function latestSchema(session: SqlSession, table: string): Promise<
   return rows[0] ? toEntry(rows[0]) : undefined;
 }
 
-/** Has anything been recorded for the table? (Cheaper than reading the latest entry, every batch asks.) */
-export async function hasSchemaHistory(session: SqlSession, table: string): Promise<boolean> {
-  const { rows } = await session.query(`SELECT 1 AS found FROM refinery.schema_history WHERE table_name = $1 LIMIT 1`, [table]);
-  return rows.length > 0;
-}
-
 /** Every version and note of a table, in the order they were written. */
 export async function schemaHistory(session: SqlSession, table: string): Promise<SchemaEntry[]> {
   const { rows } = await session.query(`SELECT ${COLUMNS} FROM refinery.schema_history WHERE table_name = $1 ORDER BY id`, [table]);

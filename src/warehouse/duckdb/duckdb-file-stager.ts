@@ -39,14 +39,15 @@ export class DuckDBFileStager implements FileStager {
          store_rejects = true, rejects_table = ${d.literal(rejectsTable)}, rejects_scan = ${d.literal(rejectsScan)})`,
     );
     // Rows of a table created inside a transaction get row ids from a large base, in insertion (= file) order.
-    const [{ rows: counted }, { rows: rejectRows }] = [
-      await session.query(`SELECT count(*) AS n, coalesce(min(rowid), 0) AS base FROM ${d.quoteIdent(request.stagingTable)}`),
-      await session.query(
-        `SELECT line_byte_position AS offset, first(error_type ORDER BY column_idx) AS kind,
-                string_agg(DISTINCT error_message, '; ') AS message, first(csv_line) AS raw
-         FROM ${d.quoteIdent(rejectsTable)} GROUP BY line_byte_position ORDER BY line_byte_position`,
-      ),
-    ];
+    // One query for the count and the rejects (the count's row is the one with `n`).
+    const { rows: read } = await session.query(
+      `SELECT NULL AS offset, NULL AS kind, NULL AS message, NULL AS raw, count(*) AS n, coalesce(min(rowid), 0) AS base FROM ${d.quoteIdent(request.stagingTable)}
+       UNION ALL
+       SELECT line_byte_position, first(error_type ORDER BY column_idx), string_agg(DISTINCT error_message, '; '), first(csv_line), NULL, NULL
+       FROM ${d.quoteIdent(rejectsTable)} GROUP BY line_byte_position`,
+    );
+    const counted = read.filter((r) => r.n !== null);
+    const rejectRows = read.filter((r) => r.n === null).sort((a, b) => Number(a.offset) - Number(b.offset));
     // The rejects tables are temporary, named after this staging table, and small: they go with the connection.
     const rejects: RejectedRecord[] = rejectRows.map((r) => ({
       byteOffset: Number(r.offset),
