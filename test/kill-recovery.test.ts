@@ -120,4 +120,24 @@ describe('a run killed at any moment, then re-run, equals an uninterrupted run',
     expect(JSON.parse(rerun.stdout)).toMatchObject({ runId: 2, resumesRunId: 1, status: 'success' });
     expect(await snapshot(dir)).toEqual(reference);
   }, 300_000);
+
+  it('keeps the record of a bronze step whose files all committed before the crash', async () => {
+    // One file per source: the file's transaction is the step's last, and carries the step's record.
+    const dir = freshCopy('failpoint-bronze-record');
+    for (const zone of ['customers', 'orders']) for (const part of [2, 3]) rmSync(join(dir, 'landing', zone, `${zone}_${part}.csv`));
+    expect(runCli(dir, { REFINERY_FAILPOINT: 'bronze:after-file-commit' })).not.toBe(0);
+    const db = await DuckDBInstance.create(join(dir, '.refinery', 'warehouse.duckdb'));
+    const c = await db.connect();
+    try {
+      const rows = async (sql: string) => (await c.runAndReadAll(sql)).getRowObjectsJson();
+      const ingested = (await rows(`SELECT DISTINCT 'bronze.' || source AS step FROM refinery.batches WHERE run_id = 1 ORDER BY 1`)).map((r) => r.step);
+      expect(ingested.length).toBeGreaterThan(0);
+      const recorded = await rows(`SELECT step, status, rows_in FROM refinery.steps WHERE run_id = 1 AND kind = 'bronze' ORDER BY step`);
+      expect(recorded.map((r) => r.step)).toEqual(ingested);
+      expect(recorded.every((r) => r.status === 'success' && Number(r.rows_in) > 0)).toBe(true);
+    } finally {
+      c.closeSync();
+      db.closeSync();
+    }
+  }, 120_000);
 });

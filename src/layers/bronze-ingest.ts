@@ -11,6 +11,7 @@ import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type FileOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { failpoint } from '../failpoints.js';
+import { recordStep, type StepRecord } from '../state/run-records.js';
 import { utf8ReadAsLatin1 } from '../sources/encoding-check.js';
 import { evolveBronzeTable, type BronzeArrival } from './bronze-schema.js';
 
@@ -92,9 +93,10 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
   const known = await knownFiles(warehouse, source.name);
   const settings = parseSettings(source);
 
-  const outcomes: FileOutcome[] = [];
-  let rowsIn = 0;
-  let malformed = 0;
+  // First which files are new or changed (cheap: size and time, then content), then those are ingested: the last
+  // one's transaction can then carry the step's record too.
+  const outcomes: (FileOutcome | undefined)[] = [];
+  const pending: { index: number; rel: string; abs: string; facts: FileFacts }[] = [];
   for (const [index, rel] of files.entries()) {
     ctx.signal.throwIfAborted();
     const abs = join(plan.projectDir, rel);
@@ -115,61 +117,89 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
       continue;
     }
     const previousBatchId = prior.reduce<number | undefined>((max, p) => (p.batchId !== null && (max === undefined || p.batchId > max) ? p.batchId : max), undefined);
+    outcomes.push(undefined);
+    pending.push({ index, rel, abs, facts: { sha256, bytes, scan, previousBatchId, size: stat.size, mtime: stat.mtimeMs, settings } });
+  }
+
+  let rowsIn = 0;
+  let malformed = 0;
+  const summary = (): { outcome: StepOutcome; record: StepRecord } => {
+    const ended = ctx.clock.now();
+    const done = outcomes.filter((o): o is FileOutcome => o !== undefined);
+    const ingested = done.filter((o) => o.outcome === 'ingested' || o.outcome === 'changed').length;
+    const outcome: StepOutcome = {
+      ...emptyOutcome(step, 'bronze'),
+      status: ingested > 0 ? 'success' : 'skipped',
+      rowsIn,
+      rowsWritten: rowsIn,
+      files: done,
+      message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? noneIngested(done) : undefined,
+      durationMs: ended.getTime() - started.getTime(),
+    };
+    const record: StepRecord = {
+      runId: ctx.runId,
+      step,
+      kind: 'bronze',
+      status: outcome.status,
+      startedAt: started,
+      endedAt: ended,
+      rowsIn,
+      rowsWritten: rowsIn,
+      rowsQuarantined: 0,
+      rowsSuperseded: 0,
+      rowsWarned: 0,
+      attempts: ctx.attempt,
+      ...(outcome.message ? { message: outcome.message } : {}),
+      details: { files: done, malformedRows: malformed },
+    };
+    return { outcome, record };
+  };
+  let recorded: StepOutcome | undefined;
+  for (const [n, file] of pending.entries()) {
+    ctx.signal.throwIfAborted();
+    const { index, rel, abs, facts } = file;
+    const last = n === pending.length - 1;
+    ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
     try {
       // One transaction per file: its rows, its batch and its file record commit together. A run killed between
-      // files resumes after the last committed one; an engine error on one file cannot poison the others.
-      const result = await warehouse.transaction((tx) => ingestFile(ctx, tx, source, rel, abs, { sha256, bytes, scan, previousBatchId, size: stat.size, mtime: stat.mtimeMs, settings }), { signal: ctx.signal });
+      // files resumes after the last committed one; an engine error on one file cannot poison the others. The
+      // last file's transaction also records the step.
+      await warehouse.transaction(async (tx) => {
+        const result = await ingestFile(ctx, tx, source, rel, abs, facts);
+        const warnings = source.format === 'csv' && source.csv.encoding === 'latin-1' ? await encodingWarnings(abs, source.name) : [];
+        const outcome: FileOutcome = {
+          path: rel,
+          outcome: facts.previousBatchId === undefined ? 'ingested' : 'changed',
+          batchId: result.batchId,
+          rows: result.rows + result.malformedRows,
+          malformedRows: result.malformedRows,
+          ...(facts.previousBatchId === undefined ? {} : { previousBatchId: facts.previousBatchId }),
+          ...(result.schemaNotes.length > 0 ? { schema: result.schemaNotes } : {}),
+          ...(warnings.length > 0 ? { warnings } : {}),
+        };
+        outcomes[index] = outcome;
+        rowsIn += outcome.rows ?? 0;
+        malformed += result.malformedRows;
+        if (last) {
+          const summed = summary();
+          await recordStep(tx, summed.record);
+          recorded = summed.outcome;
+        }
+      }, { signal: ctx.signal });
       failpoint('bronze:after-file-commit');
-      const warnings = source.format === 'csv' && source.csv.encoding === 'latin-1' ? await encodingWarnings(abs, source.name) : [];
-      rowsIn += result.rows + result.malformedRows;
-      malformed += result.malformedRows;
-      outcomes.push({
-        path: rel,
-        outcome: previousBatchId === undefined ? 'ingested' : 'changed',
-        batchId: result.batchId,
-        rows: result.rows + result.malformedRows,
-        malformedRows: result.malformedRows,
-        ...(previousBatchId === undefined ? {} : { previousBatchId }),
-        ...(result.schemaNotes.length > 0 ? { schema: result.schemaNotes } : {}),
-        ...(warnings.length > 0 ? { warnings } : {}),
-      });
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       await warehouse.execute(
         `INSERT INTO refinery.files (source, path, content_hash, status, batch_id, run_id, seen_at, reason, size_bytes, mtime_ms, settings) VALUES ($1, $2, $3, 'refused', NULL, $4, $5, $6, $7, $8, $9)`,
-        [source.name, rel, sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason, stat.size, stat.mtimeMs, settings],
+        [source.name, rel, facts.sha256, ctx.runId, ctx.clock.now(), error.line ? `line ${error.line}: ${error.reason}` : error.reason, facts.size, facts.mtime, facts.settings],
       );
-      outcomes.push({ path: rel, outcome: 'refused', reason: error.reason, ...(error.line ? { line: error.line } : {}) });
+      outcomes[index] = { path: rel, outcome: 'refused', reason: error.reason, ...(error.line ? { line: error.line } : {}) };
     }
   }
-  const ended = ctx.clock.now();
-  const ingested = outcomes.filter((o) => o.outcome === 'ingested' || o.outcome === 'changed').length;
-  const outcome: StepOutcome = {
-    ...emptyOutcome(step, 'bronze'),
-    status: ingested > 0 ? 'success' : 'skipped',
-    rowsIn,
-    rowsWritten: rowsIn,
-    files: outcomes,
-    message: files.length === 0 ? `no files match ${source.path}` : ingested === 0 ? noneIngested(outcomes) : undefined,
-    durationMs: ended.getTime() - started.getTime(),
-  };
-  // Each file committed on its own; the step's summary has no transaction to join, so it is group-committed.
-  ctx.records.add({
-    runId: ctx.runId,
-    step,
-    kind: 'bronze',
-    status: outcome.status,
-    startedAt: started,
-    endedAt: ended,
-    rowsIn,
-    rowsWritten: rowsIn,
-    rowsQuarantined: 0,
-    rowsSuperseded: 0,
-    rowsWarned: 0,
-    attempts: ctx.attempt,
-    ...(outcome.message ? { message: outcome.message } : {}),
-    details: { files: outcomes, malformedRows: malformed },
-  });
+  if (recorded) return recorded;
+  // No file's transaction carried the record (nothing ingested, or the last one refused): it is group-committed.
+  const { outcome, record } = summary();
+  ctx.records.add(record);
   return outcome;
 }
 
