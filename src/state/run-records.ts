@@ -31,30 +31,32 @@ export async function startRun(
   init: { project: string; startedAt: Date; fullRefresh: boolean; trigger: string; selection?: string; models?: readonly string[] },
 ): Promise<StartedRun> {
   return warehouse.transaction(async (tx) => {
-    if (init.models) {
-      // A silver or gold table no longer in the project file loses its build record: while it was gone, the tables
-      // it reads stopped logging the keys it needs, so if it comes back it must be built from scratch, not refreshed.
-      // Looked for first: a read costs a third of a DELETE that finds nothing, and nearly every run finds nothing.
-      const keep = init.models.map((_, i) => `$${i + 1}`).join(', ');
-      const gone = `(table_name LIKE 'silver.%' OR table_name LIKE 'gold.%')${init.models.length > 0 ? ` AND table_name NOT IN (${keep})` : ''}`;
-      const { rows: stale } = await tx.query(`SELECT 1 AS found FROM refinery.tables WHERE ${gone} LIMIT 1`, [...init.models]);
-      if (stale.length > 0) await tx.execute(`DELETE FROM refinery.tables WHERE ${gone}`, [...init.models]);
-    }
-    // A run still marked running belongs to a process that died: only one process can hold the warehouse.
-    await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = coalesce(ended_at, $1) WHERE status = 'running'`, [init.startedAt]);
-    const { rows: last } = await tx.query(
-      `SELECT r.run_id FROM refinery.runs r WHERE r.status = 'interrupted'
-         AND r.run_id = (SELECT max(run_id) FROM refinery.runs)
-         AND NOT EXISTS (SELECT 1 FROM refinery.runs n WHERE n.resumes_run_id = r.run_id)`,
+    // What this run must tidy up and pick up, with its id, in one read: nearly every run finds nothing to do.
+    // - A silver or gold table no longer in the project file loses its build record: while it was gone, the tables
+    //   it reads stopped logging the keys it needs, so if it comes back it must be built from scratch, not refreshed.
+    // - A run still marked running belongs to a process that died (only one process can hold the warehouse): it
+    //   becomes interrupted, and the latest run, if interrupted and not resumed yet, is the one this run resumes.
+    const models = init.models ?? [];
+    const gone = `(table_name LIKE 'silver.%' OR table_name LIKE 'gold.%')${models.length > 0 ? ` AND table_name NOT IN (${models.map((_, i) => `$${i + 1}`).join(', ')})` : ''}`;
+    const { rows: found } = await tx.query(
+      `SELECT nextval('refinery.run_ids') AS id,
+              ${init.models ? `EXISTS (SELECT 1 FROM refinery.tables WHERE ${gone})` : 'FALSE'} AS stale,
+              EXISTS (SELECT 1 FROM refinery.runs WHERE status = 'running') AS running,
+              (SELECT r.run_id FROM refinery.runs r WHERE r.status IN ('interrupted', 'running')
+                 AND r.run_id = (SELECT max(run_id) FROM refinery.runs)
+                 AND NOT EXISTS (SELECT 1 FROM refinery.runs n WHERE n.resumes_run_id = r.run_id)) AS resumable`,
+      [...models],
     );
+    const state = found[0] ?? {};
+    if (state.stale === true) await tx.execute(`DELETE FROM refinery.tables WHERE ${gone}`, [...models]);
+    if (state.running === true) await tx.execute(`UPDATE refinery.runs SET status = 'interrupted', ended_at = coalesce(ended_at, $1) WHERE status = 'running'`, [init.startedAt]);
     let resumes: StartedRun['resumes'];
-    if (last[0] && !init.fullRefresh) {
-      const interrupted = Number(last[0].run_id);
+    if (state.resumable !== null && state.resumable !== undefined && !init.fullRefresh) {
+      const interrupted = Number(state.resumable);
       const { rows: done } = await tx.query(`SELECT step FROM refinery.steps WHERE run_id = $1 AND status IN ('success', 'skipped')`, [interrupted]);
       resumes = { runId: interrupted, completed: new Set(done.map((r) => String(r.step))) };
     }
-    const { rows } = await tx.query(`SELECT nextval('refinery.run_ids') AS id`);
-    const runId = Number(rows[0]?.id);
+    const runId = Number(state.id);
     await tx.execute(
       `INSERT INTO refinery.runs (run_id, project, status, started_at, full_refresh, pid, trigger, selection, resumes_run_id)
        VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8)`,
