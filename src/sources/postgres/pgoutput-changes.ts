@@ -102,7 +102,7 @@ export async function writeChanges(
   const sink = new CsvSink(out);
   sink.text(`${[...opts.columns, '_op', '_lsn'].map(csvField).join(',')}\n`);
   const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink);
-  const rows = new BinaryCopyRows((message) => decoder.message(message));
+  const rows = new BinaryCopyRows((chunk, start, end) => decoder.message(chunk, start, end));
   const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
   // COPY takes no parameters: the slot and publication names are checked identifiers, the LSN is the server's own.
   const copy = client.query(

@@ -34,27 +34,28 @@ export class PgoutputCsvDecoder {
     private readonly out: CsvSink,
   ) {}
 
-  message(m: Buffer): void {
-    const tag = m[0];
+  /** One message: `m` from `start` to `end` (a view into the stream's chunk: no object per message). */
+  message(m: Buffer, start = 0, end = m.length): void {
+    const tag = m[start];
     switch (tag) {
       case 0x42: {
         // B: Begin — final (commit) LSN (8), commit time (8), xid (4)
-        const hi = m.readUInt32BE(1);
-        const lo = m.readUInt32BE(5);
+        const hi = m.readUInt32BE(start + 1);
+        const lo = m.readUInt32BE(start + 5);
         this.suffix = hi * 2 ** 32 + lo >= this.after ? Buffer.from(`${lsnText(hi, lo)}\n`) : undefined;
         return;
       }
       case 0x43: // C: Commit — flags (1), commit LSN (8), end LSN (8), time (8)
-        if (this.suffix) this.lastLsn = lsnText(m.readUInt32BE(10), m.readUInt32BE(14));
+        if (this.suffix) this.lastLsn = lsnText(m.readUInt32BE(start + 10), m.readUInt32BE(start + 14));
         this.suffix = undefined;
         return;
       case 0x52: // R: Relation
-        this.relation(m);
+        this.relation(m.subarray(start, end));
         return;
       case 0x49: // I: Insert
       case 0x55: // U: Update
       case 0x44: // D: Delete
-        this.change(m, tag);
+        this.change(m, tag, start, end);
         return;
       case 0x4f: // O: Origin
       case 0x59: // Y: Type
@@ -91,11 +92,11 @@ export class PgoutputCsvDecoder {
     this.relations.set(id, schema === this.schema && name === this.table ? { positions: this.columns.map((c) => names.indexOf(c)), key } : null);
   }
 
-  private change(m: Buffer, tag: number): void {
-    const relation = this.relations.get(m.readInt32BE(1));
+  private change(m: Buffer, tag: number, start: number, end: number): void {
+    const relation = this.relations.get(m.readInt32BE(start + 1));
     if (relation === undefined) throw new Error('pgoutput change for a relation it has not described');
     if (relation === null || this.suffix === undefined) return;
-    let at = 5;
+    let at = start + 5;
     let keysOnly = false;
     let withOld = false;
     if (tag === 0x49) {
@@ -119,7 +120,7 @@ export class PgoutputCsvDecoder {
     const p = this.out;
     const { positions, key } = relation;
     // Room for the whole line: every value at most doubled and quoted, a \N or a comma per column, op and LSN.
-    p.reserve(2 * m.length + 4 * positions.length + this.suffix.length + 16);
+    p.reserve(2 * (end - start) + 4 * positions.length + this.suffix.length + 16);
     for (let i = 0; i < positions.length; i++) {
       if (i > 0) p.byte(0x2c);
       const position = positions[i] as number;
@@ -163,14 +164,14 @@ export class PgoutputCsvDecoder {
 
 /**
  * Splits the byte stream of `COPY (SELECT data FROM ...) TO STDOUT (FORMAT binary)` into its one-column rows.
- * Feed it chunks in order; it calls `row` with each value (a view into the chunk, valid during the call).
+ * Feed it chunks in order; it calls `row` with each value's place in the chunk (valid during the call).
  */
 export class BinaryCopyRows {
   private carry: Buffer | undefined;
   private headerDone = false;
   done = false;
 
-  constructor(private readonly row: (value: Buffer) => void) {}
+  constructor(private readonly row: (chunk: Buffer, start: number, end: number) => void) {}
 
   push(chunk: Buffer): void {
     const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -197,7 +198,7 @@ export class BinaryCopyRows {
       const length = buf.readInt32BE(at + 2);
       if (length < 0) throw new Error('unexpected NULL in a change row');
       if (buf.length - at - 6 < length) break;
-      this.row(buf.subarray(at + 6, at + 6 + length));
+      this.row(buf, at + 6, at + 6 + length);
       at += 6 + length;
     }
     this.carry = at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
