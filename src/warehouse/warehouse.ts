@@ -109,6 +109,8 @@ export interface SqlDialect {
   alterColumnType(table: string, column: string, type: string): string;
   /** `expr` converted to an engine type, or NULL where it does not convert (never an error). */
   tryCast(expr: string, type: string): string;
+  /** The column definition's type for text holding a hash (`_row_hash`): every value different, hex digits only. */
+  hashTextType(): string;
   /** A SELECT of one row per SQL literal (of one type), as column `column`: for lists of keys sent with a statement. */
   rowsOf(literals: readonly string[], column: string): string;
 }
