@@ -159,7 +159,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     ctx.signal.throwIfAborted();
     const { index, rel, abs, facts } = file;
     const last = n === pending.length - 1;
-    ctx.progress({ type: 'step-detail', step, detail: `${rel} (${index + 1}/${files.length})` });
+    ctx.progress({ type: 'step-detail', step, detail: `ingesting ${rel} (${index + 1}/${files.length})` });
     try {
       // One transaction per file: its rows, its batch and its file record commit together. A run killed between
       // files resumes after the last committed one; an engine error on one file cannot poison the others. The
@@ -364,11 +364,12 @@ function checkColumnNames(columns: readonly string[], line: number | undefined):
 /**
  * Creates bronze.<name> or evolves it for the batch about to be written (new columns added, types widened, never a
  * column dropped), recording the schema history; see bronze-schema.ts. Shared with database sources. Returns what
- * the batch changed or lacked, in words.
+ * the batch changed or lacked, in words, and the batch's id.
  */
-/** Creates or evolves bronze.<name> for the batch about to be written; returns its notes and the batch's id. */
 export async function ensureBronzeTable(ctx: StepContext, tx: SqlSession, name: string, staged: Pick<StagedFile, 'columns'>, arrival: BronzeArrival = {}): Promise<{ notes: readonly string[]; batchId: number }> {
-  const lineage = { columns: BRONZE_LINEAGE.map((c) => ({ name: c, type: LINEAGE_TYPES[c] })), notData: [...BRONZE_LINEAGE, ...CHANGE_LINEAGE] };
+  // The row hash's column type is the engine's to choose (its storage suits hash text); the others are plain.
+  const typeOf = (c: (typeof BRONZE_LINEAGE)[number]): string => (c === '_row_hash' ? ctx.warehouse.dialect.hashTextType() : LINEAGE_TYPES[c]);
+  const lineage = { columns: BRONZE_LINEAGE.map((c) => ({ name: c, type: typeOf(c) })), notData: [...BRONZE_LINEAGE, ...CHANGE_LINEAGE] };
   const result = await evolveBronzeTable(ctx, tx, name, staged.columns, lineage, arrival);
   if (result.refusal) throw new Refusal(result.refusal);
   return { notes: result.notes, batchId: result.batchId };

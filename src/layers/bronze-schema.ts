@@ -53,7 +53,7 @@ export async function evolveBronzeTable(
   const current = await ctx.warehouse.introspector.columns('bronze', name, tx);
   const notes: string[] = [];
   if (current.length === 0) {
-    const columns = [...staged, ...lineage.columns].map((c) => `${d.quoteIdent(c.name)} ${c.name === '_row_hash' ? d.hashTextType() : c.type}`);
+    const columns = [...staged, ...lineage.columns].map((c) => `${d.quoteIdent(c.name)} ${c.type}`);
     await tx.execute(`CREATE TABLE ${bronze} (${columns.join(', ')})`);
     await writeSchemaEntry(tx, { ...base, event: 'created', columns: staged, reason: 'created from the first batch' });
   } else {

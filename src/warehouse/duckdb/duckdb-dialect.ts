@@ -225,7 +225,7 @@ export class DuckDBDialect implements SqlDialect {
   }
 
   rowsOf(literals: readonly string[], column: string): string {
-    // One list constant: the binder takes a thousand VALUES rows at two to three times the cost.
+    // One list constant: a thousand VALUES rows took 3.3-3.9 ms to bind and run, the list 2.6-2.8 ms.
     return `SELECT unnest([${literals.join(', ')}]) AS ${this.quoteIdent(column)}`;
   }
 }
