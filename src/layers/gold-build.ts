@@ -5,7 +5,7 @@ import { EngineError } from '../warehouse/engine-error.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { record } from './silver-build.js';
 import { readStepState, writeTableState } from './table-state.js';
-import { logEverything, logKeys, touchedSinceEach } from './change-log.js';
+import { logEverything, logKeys, touchedSinceEach, touchedValuesSql } from './change-log.js';
 import type { SqlDialect, SqlSession } from '../warehouse/warehouse.js';
 import { applyGoldContract, quarantineGoldRows, widenInPlace } from './gold-contract.js';
 import { refreshTouchedPartitions } from './gold-partitions.js';
@@ -124,7 +124,8 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   const changed = Object.keys(current).filter((table) => previous[table] !== current[table]);
   const silent = changed.find((table) => !logsKey(ctx.plan, table, key));
   if (silent) return { kind: 'rebuild', reason: `${silent} cannot say which ${key} values it touched (${whyNoKey(ctx.plan, silent, key)}), so every key is recomputed` };
-  const logged = await touchedSinceEach(tx, key, new Map(changed.map((table) => [table, previous[table] ?? 0])));
+  const since = new Map(changed.map((table) => [table, previous[table] ?? 0]));
+  const logged = await touchedSinceEach(tx, key, since);
   const touched = new Set<string>();
   for (const table of changed) {
     const keys = logged.get(table) ?? [];
@@ -138,10 +139,11 @@ async function refreshTouchedKeys(ctx: StepContext, tx: SqlSession, model: GoldP
   if (touched.size === 0) return { kind: 'refreshed', keys: 0, written: 0, message: 'inputs changed but touched no key: nothing to recompute' };
   const literals = [...touched].map((v) => keyLiteral(d, v, keyType));
   const values = literals.join(', ');
-  // The keys as a table for the delete (a semi-join: a third of the time of a long IN list there), but as a list
-  // for the model: the engine pushes a constant list into the model's scans, and not a subquery (seven times slower).
+  // The keys as a table for the delete (a semi-join: a third of the time of a long IN list there), filled from the
+  // log inside the engine; but as a list for the model: the engine pushes a constant list into the model's scans,
+  // and not a subquery (seven times slower).
   const keys = `touched_${model.name}_${ctx.runId}`;
-  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT k FROM (${d.rowsOf(literals, 'k')}) AS t`);
+  await tx.execute(`CREATE TEMP TABLE ${d.quoteIdent(keys)} AS SELECT DISTINCT CAST(v AS ${keyType}) AS k FROM (${touchedValuesSql(d, key, since)}) AS t`);
   const removed = await tx.execute(`DELETE FROM ${target} WHERE ${d.quoteIdent(key)} IN (SELECT k FROM ${d.quoteIdent(keys)})`);
   const written = await tx.execute(`INSERT INTO ${target} SELECT * FROM (${model.sql}) AS model WHERE model.${d.quoteIdent(key)} IN (${values})`);
   const table = `gold.${model.name}`;

