@@ -396,8 +396,11 @@ function newProfile(warehouse) {
     if (done !== undefined) record('COMMIT', performance.now() - done, done);
     return result;
   };
-  warehouse.query = timed(warehouse, 'query');
-  warehouse.execute = timed(warehouse, 'execute');
+  // The warehouse's own connection, below its query(): the catalog reads and SQL parsing (OpenLineage's column
+  // lineage) go straight to it.
+  const own = warehouse.driver ?? warehouse;
+  own.query = timed(own, 'query');
+  own.execute = timed(own, 'execute');
   return {
     statements,
     onProgress(e) {

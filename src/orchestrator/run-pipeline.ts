@@ -74,7 +74,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     }),
     primed,
   ]);
-  const records = new StepRecordBuffer(warehouse);
+  const records = new StepRecordBuffer(warehouse, clock);
   const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, options.progress ? { progress: options.progress } : {}));
   listener?.runStarted(startedAt);
   const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}), records };
@@ -143,12 +143,12 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     },
   });
   const results = await execution.execute();
-  await records.flush();
   const outcomes = results.map((r) => finished.get(r.name) ?? finalOutcome(byName.get(r.name) as StepPlan, r));
   const status: RunReport['status'] = options.signal?.aborted ? 'cancelled' : outcomes.some((o) => o.status === 'failed') ? 'failed' : 'success';
   const endedAt = clock.now();
   const firstFailure = outcomes.find((o) => o.status === 'failed');
-  await finishRun(warehouse, runId, status as RunStatus, endedAt, firstFailure?.message);
+  // Step records still waiting commit with the run's final status.
+  await records.finish((tx) => finishRun(tx, runId, status as RunStatus, endedAt, firstFailure?.message));
   await listener?.runEnded(status, endedAt);
   return {
     runId,

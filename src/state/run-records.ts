@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../orchestrator/clock.js';
 import type { SqlParam, SqlSession, Warehouse } from '../warehouse/warehouse.js';
 
 export type RunStatus = 'running' | 'success' | 'failed' | 'cancelled' | 'interrupted';
@@ -77,8 +78,8 @@ export async function recordAttempt(
   );
 }
 
-export async function finishRun(warehouse: Warehouse, runId: number, status: RunStatus, endedAt: Date, error?: string): Promise<void> {
-  await warehouse.execute(`UPDATE refinery.runs SET status = $1, ended_at = $2, error = $3 WHERE run_id = $4`, [status, endedAt, error ?? null, runId]);
+export async function finishRun(session: SqlSession, runId: number, status: RunStatus, endedAt: Date, error?: string): Promise<void> {
+  await session.execute(`UPDATE refinery.runs SET status = $1, ended_at = $2, error = $3 WHERE run_id = $4`, [status, endedAt, error ?? null, runId]);
 }
 
 const STEP_COLUMNS = `run_id, step, kind, status, started_at, ended_at, duration_ms, rows_in, rows_written,
@@ -115,39 +116,90 @@ function placeholders(offset: number, count: number): string {
 /**
  * Group commit for step records that have no data transaction of their own (tasks, skipped and failed steps).
  * A commit costs milliseconds of fsync: records that arrive while one is being written go together in the next,
- * so a graph of thousands of quick steps is not bound by commit latency. `flush()` before the run ends.
- * Silver, gold and integration steps never use this: their record commits with their data. Bronze steps do: each
- * file (or extract) commits on its own, and the step's summary belongs to none of those transactions.
+ * so a graph of thousands of quick steps is not bound by commit latency. `finish()` (or `flush()`) before the run
+ * ends.
+ * Silver, gold and integration steps never use this: their record commits with their data. Bronze steps use it
+ * when no file transaction carried their record (nothing new, or a database or HTTP source).
+ *
+ * A skipped step's record is one nothing waits for (a resumed run redoes only tasks that recorded success), so it
+ * lingers, up to `lingerMs`, for the next record to commit with, or for the run's end: written at once, its commit
+ * lands in the middle of the steps still working (a bronze source with nothing new, next to one ingesting a file)
+ * and slows their statements down.
  */
 export class StepRecordBuffer {
   private queue: StepRecord[] = [];
   private writing: Promise<void> | undefined;
   private failure: unknown;
+  private lingering: AbortController | undefined;
 
-  constructor(private readonly session: SqlSession) {}
+  constructor(
+    private readonly warehouse: Warehouse,
+    private readonly clock: Clock = systemClock,
+    private readonly lingerMs = 1000,
+  ) {}
 
   add(record: StepRecord): void {
     this.queue.push(record);
-    this.writing ??= this.drain();
+    if (record.status === 'skipped' && !this.writing) this.linger();
+    else this.write();
   }
 
   /** Resolves when every record added so far is committed; rejects if writing one failed. */
   async flush(): Promise<void> {
+    if (this.queue.length > 0) this.write();
     while (this.writing) await this.writing;
     if (this.failure) throw this.failure;
   }
 
+  /** Commits the records still waiting together with `last` (the run's final status): one commit, not two. */
+  async finish(last: (tx: SqlSession) => Promise<void>): Promise<void> {
+    this.stopLingering();
+    while (this.writing) await this.writing;
+    if (this.failure) throw this.failure;
+    const waiting = this.queue.splice(0);
+    await this.warehouse.transaction(async (tx) => {
+      await insertRecords(tx, waiting);
+      await last(tx);
+    });
+  }
+
+  private linger(): void {
+    if (this.lingering) return;
+    const lingering = new AbortController();
+    this.lingering = lingering;
+    this.clock.sleep(this.lingerMs, lingering.signal).then(
+      () => {
+        if (this.lingering === lingering) this.write();
+      },
+      () => undefined,
+    );
+  }
+
+  private stopLingering(): void {
+    this.lingering?.abort();
+    this.lingering = undefined;
+  }
+
+  private write(): void {
+    this.stopLingering();
+    this.writing ??= this.drain();
+  }
+
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, 200);
-        const rows = batch.map((_, i) => `(${placeholders(i * 15, 15)})`).join(', ');
-        await this.session.execute(`INSERT INTO refinery.steps (${STEP_COLUMNS}) VALUES ${rows}`, batch.flatMap(stepValues));
-      }
+      while (this.queue.length > 0) await insertRecords(this.warehouse, this.queue.splice(0, 200));
     } catch (error) {
       this.failure = error;
     } finally {
       this.writing = undefined;
     }
+  }
+}
+
+async function insertRecords(session: SqlSession, records: readonly StepRecord[]): Promise<void> {
+  for (let at = 0; at < records.length; at += 200) {
+    const batch = records.slice(at, at + 200);
+    const rows = batch.map((_, i) => `(${placeholders(i * 15, 15)})`).join(', ');
+    await session.execute(`INSERT INTO refinery.steps (${STEP_COLUMNS}) VALUES ${rows}`, batch.flatMap(stepValues));
   }
 }
