@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RefineryError } from '../src/errors.js';
-import { lineageEventsFile } from '../src/lineage/openlineage-emitter.js';
+import { lineageEventsFile, openLineageListener } from '../src/lineage/openlineage-emitter.js';
+import { TestClock } from '../src/orchestrator/clock.js';
+import { emptyOutcome } from '../src/orchestrator/run-context.js';
+import { runPipeline } from '../src/orchestrator/run-pipeline.js';
 import type { RunEvent } from '../src/lineage/openlineage-events.js';
 import { ENGINES } from './helpers/engines.js';
 import { TestProject } from './helpers/temp-project.js';
@@ -126,6 +129,40 @@ describe.each(ENGINES)('OpenLineage events on $name', (engine) => {
     expect(lineage.dataset).toContainEqual(expect.objectContaining({ name: 'silver.orders', field: 'customer_id', transformations: [expect.objectContaining({ type: 'INDIRECT', subtype: 'JOIN' })] }));
     const bronze = events.find((e) => e.job.name === 'bronze.orders' && e.eventType === 'COMPLETE') as RunEvent;
     expect(bronze.inputs[0]).toMatchObject({ namespace: 'file', name: join(project.dir, 'landing/orders/*.csv') });
+  });
+
+  it('builds the steps\' end events after the steps, every row count in one query, unless one has waited too long', async () => {
+    project = TestProject.fromTemplate(engine);
+    const { plan, warehouse } = await project.open();
+    // Which facet queries ran while a step was working: none should, so the steps never share the CPUs with them.
+    const counted: { sql: string; during: number }[] = [];
+    let running = 0;
+    const query = warehouse.query.bind(warehouse);
+    warehouse.query = (sql, params) => {
+      if (/count\(\*\)/.test(sql)) counted.push({ sql, during: running });
+      return query(sql, params);
+    };
+    const report = await runPipeline(plan, warehouse, { progress: (e) => (running += e.type === 'step-start' ? 1 : e.type === 'step-end' ? -1 : 0) });
+    expect(report.status).toBe('success');
+    expect(counted).toEqual([{ sql: expect.stringMatching(/^SELECT \(SELECT count\(\*\) FROM .*\) AS c0, \(SELECT count/), during: 0 }]);
+    const gold = readEvents(project, report.runId).find((e) => e.job.name === 'gold.customer_360' && e.eventType === 'COMPLETE');
+    const { rows } = await query('SELECT count(*) AS n FROM gold.customer_360');
+    expect(gold?.outputs[0]?.facets?.dataQualityMetrics).toMatchObject({ rowCount: Number(rows[0]?.n) });
+    expect(Number(rows[0]?.n)).toBeGreaterThan(0);
+
+    // A long run does not hold an ended step's event back for more than endEventDelayMs.
+    const clock = new TestClock('2024-01-02T00:00:00Z');
+    const listener = openLineageListener(plan, warehouse, { runId: 99, startedAt: clock.now() }, { clock, endEventDelayMs: 5000 });
+    const step = plan.steps.find((s) => s.name === 'bronze.orders') as (typeof plan.steps)[number];
+    listener.runStarted(clock.now());
+    listener.stepStarted(step, clock.now());
+    listener.stepEnded(step, { ...emptyOutcome(step.name, 'bronze'), status: 'skipped', durationMs: 0 }, clock.now());
+    await clock.tick(4999);
+    expect(readEvents(project, 99).map((e) => `${e.eventType} ${e.job.name}`)).toEqual(['START customers', 'START bronze.orders']);
+    await clock.tick(1);
+    await vi.waitFor(() => expect(readEvents(project, 99).map((e) => `${e.eventType} ${e.job.name}`)).toEqual(['START customers', 'START bronze.orders', 'COMPLETE bronze.orders']));
+    await listener.runEnded('success', clock.now());
+    expect(readEvents(project, 99).map((e) => e.eventType)).toEqual(['START', 'START', 'COMPLETE', 'COMPLETE']);
   });
 
   it('ends a failing step with FAIL and an error message, and the run with FAIL; steps that never started emit nothing', async () => {

@@ -75,7 +75,7 @@ export async function runPipeline(plan: Plan, warehouse: Warehouse, options: Run
     primed,
   ]);
   const records = new StepRecordBuffer(warehouse, clock);
-  const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, options.progress ? { progress: options.progress } : {}));
+  const listener = options.listener === false ? undefined : (options.listener ?? openLineageListener(plan, warehouse, { runId, startedAt }, { clock, ...(options.progress ? { progress: options.progress } : {}) }));
   listener?.runStarted(startedAt);
   const ctx: RunContext = { plan, warehouse, clock, runId, runStartedAt: startedAt, fullRefresh, progress: options.progress ?? (() => {}), records };
   const steps = plan.steps.filter((s) => selected.has(s.name));
