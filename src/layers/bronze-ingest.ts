@@ -89,8 +89,8 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
   const step = `bronze.${source.name}`;
   const started = ctx.clock.now();
   const { warehouse, plan } = ctx;
-  const files = await listLandingFiles(plan.projectDir, source.path);
-  const known = await knownFiles(warehouse, source.name);
+  // The landing zone's listing (the file system) and what the warehouse knows of it (a query) do not wait on each other.
+  const [files, known] = await Promise.all([listLandingFiles(plan.projectDir, source.path), knownFiles(warehouse, source.name)]);
   const settings = parseSettings(source);
 
   // First which files are new or changed (cheap: size and time, then content), then those are ingested: the last
