@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TestClock } from '../src/orchestrator/clock.js';
 import { migrate } from '../src/state/migrate.js';
 import { StepRecordBuffer, type StepRecord, type StepStatus } from '../src/state/run-records.js';
@@ -30,13 +30,11 @@ describe.each(ENGINES)('step records without a data transaction ($name)', (engin
       await clock.tick(999);
       expect(await recorded(w)).toEqual([]);
       await clock.tick(1);
-      await buffer.flush();
-      expect(await recorded(w)).toEqual(['bronze.orders']);
+      await vi.waitFor(async () => expect(await recorded(w)).toEqual(['bronze.orders']));
 
       buffer.add(record('bronze.a', 'skipped'));
       buffer.add(record('task.b', 'failed'));
-      await buffer.flush();
-      expect(await recorded(w)).toEqual(['bronze.a', 'bronze.orders', 'task.b']);
+      await vi.waitFor(async () => expect(await recorded(w)).toEqual(['bronze.a', 'bronze.orders', 'task.b']));
       expect(clock.pending).toBe(0);
     });
   });

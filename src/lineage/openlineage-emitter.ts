@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, SilverPlan, StepPlan } from '../config/plan.js';
-import { systemClock, type Clock } from '../orchestrator/clock.js';
+import { callAfter, systemClock, type Clock } from '../orchestrator/clock.js';
 import type { ProgressEvent, StepOutcome } from '../orchestrator/run-context.js';
 import type { RunListener } from '../orchestrator/run-listener.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -51,9 +51,9 @@ class OpenLineageEmitter implements RunListener {
   private readonly warehouseNamespace: string;
   private readonly endpoint: { url?: string; problem?: string } | undefined;
   private delivery = { delivered: 0, undelivered: 0, errors: [] as string[] };
-  /** End events waiting to be built, and the wait's deadline (aborted when they are built sooner). */
+  /** End events waiting to be built, and the cancel of their deadline while they wait. */
   private waiting: { step: StepPlan; outcome: StepOutcome; at: Date }[] = [];
-  private deadline: AbortController | undefined;
+  private deadline: (() => void) | undefined;
   /** Row counts read for the events being built. */
   private counts = new Map<string, number>();
 
@@ -91,20 +91,12 @@ class OpenLineageEmitter implements RunListener {
     // A step that never started (its upstream failed, or the run was cancelled first) has no run to end.
     if (!this.started.has(step.name)) return;
     this.waiting.push({ step, outcome, at });
-    if (this.deadline) return;
-    const deadline = new AbortController();
-    this.deadline = deadline;
-    (this.options.clock ?? systemClock).sleep(this.options.endEventDelayMs ?? 5000, deadline.signal).then(
-      () => {
-        if (this.deadline === deadline) this.buildWaiting();
-      },
-      () => undefined,
-    );
+    this.deadline ??= callAfter(this.options.clock ?? systemClock, this.options.endEventDelayMs ?? 5000, () => this.buildWaiting());
   }
 
   /** Queues the waiting end events, after one query for the row counts of every table they describe. */
   private buildWaiting(): void {
-    this.deadline?.abort();
+    this.deadline?.();
     this.deadline = undefined;
     const waiting = this.waiting.splice(0);
     if (waiting.length === 0) return;

@@ -8,6 +8,20 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Calls `run` once `ms` have passed on `clock`, unless the returned cancel is called first. For work that may wait
+ * a while but must not wait forever (a record lingering for company, an event waiting for the run's end).
+ */
+export function callAfter(clock: Clock, ms: number, run: () => void): () => void {
+  const cancelled = new AbortController();
+  clock.sleep(ms, cancelled.signal).then(
+    // The time may have come just before the cancel: a cancelled call never runs.
+    () => (cancelled.signal.aborted ? undefined : run()),
+    () => undefined,
+  );
+  return () => cancelled.abort();
+}
+
 export const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms, signal) =>

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../orchestrator/clock.js';
+import { callAfter, systemClock, type Clock } from '../orchestrator/clock.js';
 import type { SqlParam, SqlSession, Warehouse } from '../warehouse/warehouse.js';
 
 export type RunStatus = 'running' | 'success' | 'failed' | 'cancelled' | 'interrupted';
@@ -106,7 +106,7 @@ function stepValues(record: StepRecord): SqlParam[] {
 }
 
 export async function recordStep(session: SqlSession, record: StepRecord): Promise<void> {
-  await session.execute(`INSERT INTO refinery.steps (${STEP_COLUMNS}) VALUES (${placeholders(0, 15)})`, stepValues(record));
+  await insertRecords(session, [record]);
 }
 
 function placeholders(offset: number, count: number): string {
@@ -116,8 +116,7 @@ function placeholders(offset: number, count: number): string {
 /**
  * Group commit for step records that have no data transaction of their own (tasks, skipped and failed steps).
  * A commit costs milliseconds of fsync: records that arrive while one is being written go together in the next,
- * so a graph of thousands of quick steps is not bound by commit latency. `finish()` (or `flush()`) before the run
- * ends.
+ * so a graph of thousands of quick steps is not bound by commit latency. `finish()` when the run ends.
  * Silver, gold and integration steps never use this: their record commits with their data. Bronze steps use it
  * when no file transaction carried their record (nothing new, or a database or HTTP source).
  *
@@ -130,7 +129,8 @@ export class StepRecordBuffer {
   private queue: StepRecord[] = [];
   private writing: Promise<void> | undefined;
   private failure: unknown;
-  private lingering: AbortController | undefined;
+  /** Cancels the wait of lingering records, while they wait. */
+  private lingering: (() => void) | undefined;
 
   constructor(
     private readonly warehouse: Warehouse,
@@ -140,15 +140,8 @@ export class StepRecordBuffer {
 
   add(record: StepRecord): void {
     this.queue.push(record);
-    if (record.status === 'skipped' && !this.writing) this.linger();
+    if (record.status === 'skipped' && !this.writing) this.lingering ??= callAfter(this.clock, this.lingerMs, () => this.write());
     else this.write();
-  }
-
-  /** Resolves when every record added so far is committed; rejects if writing one failed. */
-  async flush(): Promise<void> {
-    if (this.queue.length > 0) this.write();
-    while (this.writing) await this.writing;
-    if (this.failure) throw this.failure;
   }
 
   /** Commits the records still waiting together with `last` (the run's final status): one commit, not two. */
@@ -163,20 +156,8 @@ export class StepRecordBuffer {
     });
   }
 
-  private linger(): void {
-    if (this.lingering) return;
-    const lingering = new AbortController();
-    this.lingering = lingering;
-    this.clock.sleep(this.lingerMs, lingering.signal).then(
-      () => {
-        if (this.lingering === lingering) this.write();
-      },
-      () => undefined,
-    );
-  }
-
   private stopLingering(): void {
-    this.lingering?.abort();
+    this.lingering?.();
     this.lingering = undefined;
   }
 
@@ -187,7 +168,7 @@ export class StepRecordBuffer {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) await insertRecords(this.warehouse, this.queue.splice(0, 200));
+      while (this.queue.length > 0) await insertRecords(this.warehouse, this.queue.splice(0));
     } catch (error) {
       this.failure = error;
     } finally {
