@@ -69,12 +69,14 @@ describe.runIf(run).each(ENGINES)('MySQL/MariaDB source on $name', (engine) => {
     ]);
   });
 
-  it('full: 60,000 rows stream through the extract file, each arriving once, numbered in order', async () => {
+  it('full: 60,000 rows stream through the extract, staged in parts as they arrive, each arriving once, numbered in order', async () => {
     fixture = new MysqlFixture();
     await fixture.sql(`CREATE TABLE accounts (id int PRIMARY KEY, name varchar(40))`);
     await fixture.sql(`INSERT INTO accounts SELECT seq, concat('customer ', seq) FROM seq_1_to_60000`);
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': mysqlProject(fixture, { strategy: 'full' }) });
-    const report = await project.run();
+    // 64 KB parts: the extract is staged in about twenty parts while the rows still stream in.
+    process.env.REFINERY_EXTRACT_PART_BYTES = String(64 << 10);
+    const report = await project.run().finally(() => delete process.env.REFINERY_EXTRACT_PART_BYTES);
     expect(report.steps[0]?.rowsIn).toBe(60000);
     expect(await project.rows(`SELECT count(DISTINCT id) AS n, min(_source_row) AS lo, max(_source_row) AS hi FROM bronze.billing`)).toEqual([{ n: 60000, lo: 1, hi: 60000 }]);
   });

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RefineryError } from '../src/errors.js';
@@ -136,6 +138,69 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(confirmed).toBe(stored);
     const third = await project.run();
     expect(third.steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
+  });
+
+  it('an extract cut into many parts, staged while it arrives, lands whole: every row once, in order, awkward values intact', async () => {
+    // 2 KB parts: the 5,000-row snapshot and the 5,000 changes below arrive in dozens of parts each.
+    process.env.REFINERY_EXTRACT_PART_BYTES = '2048';
+    try {
+      await setup({ strategy: 'cdc' });
+      slots.push('refinery_pgtest_crm');
+      await fixture.sql(`INSERT INTO customers SELECT i, 'line one' || chr(10) || 'says "hi", ' || i, CASE WHEN i % 7 = 0 THEN NULL WHEN i % 11 = 0 THEN '' ELSE 'active' END, '2024-02-01'::timestamp + i * interval '1 minute' FROM generate_series(10, 5009) AS t(i)`);
+      const first = await project.run();
+      expect(first.steps[0]).toMatchObject({ status: 'success', rowsIn: 5003 });
+      await fixture.sql(`UPDATE customers SET status = 'changed ' || id WHERE id >= 10`);
+      const second = await project.run();
+      expect(second.steps[0]).toMatchObject({ status: 'success', rowsIn: 5000 });
+      // Each batch numbers its rows 1..n in extract order; the changes come in commit order, ids ascending here.
+      expect(await project.rows(`SELECT _batch_id, count(*) AS n, count(DISTINCT id) AS ids, min(_source_row) AS lo, max(_source_row) AS hi, count(DISTINCT _source_row) AS numbered FROM bronze.crm GROUP BY _batch_id ORDER BY _batch_id`)).toEqual([
+        { _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003, numbered: 5003 },
+        { _batch_id: 2, n: 5000, ids: 5000, lo: 1, hi: 5000, numbered: 5000 },
+      ]);
+      expect(await project.rows(`SELECT count(*) AS n FROM bronze.crm WHERE _batch_id = 2 AND CAST(id AS INTEGER) <> _source_row + 9`)).toEqual([{ n: 0 }]);
+      expect(await project.rows(`SELECT name, status FROM bronze.crm WHERE id IN ('14', '22') AND _batch_id = 1 ORDER BY id`)).toEqual([
+        { name: 'line one\nsays "hi", 14', status: null },
+        { name: 'line one\nsays "hi", 22', status: '' },
+      ]);
+      expect(await project.rows(`SELECT status, _op FROM bronze.crm WHERE id = '5009' ORDER BY _batch_id`)).toEqual([
+        { status: 'active', _op: 'insert' },
+        { status: 'changed 5009', _op: 'update' },
+      ]);
+      // Every part file is gone once the batch is in.
+      expect(readdirSync(join(project.dir, '.refinery', 'extracts'))).toEqual([]);
+    } finally {
+      delete process.env.REFINERY_EXTRACT_PART_BYTES;
+    }
+  });
+
+  it('cursor: the watermark is the last value read; a cursor column the project does not extract is asked for first', async () => {
+    process.env.REFINERY_EXTRACT_PART_BYTES = '64';
+    try {
+      await setup({ strategy: 'cursor', cursor: 'updated_at' });
+      await fixture.sql(`INSERT INTO customers VALUES (4, 'No time', 'active', NULL)`);
+      await project.run();
+      // The row without a cursor value sorts last in the extract but is no watermark.
+      expect(await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'watermark'`)).toEqual([{ value: '2024-01-02 09:00:00' }]);
+      expect(await project.rows(`SELECT count(*) AS n FROM bronze.crm`)).toEqual([{ n: 4 }]);
+    } finally {
+      delete process.env.REFINERY_EXTRACT_PART_BYTES;
+    }
+    await project.dispose();
+    await fixture.dispose();
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, name text, status text, updated_at timestamp)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'Ann', 'active', '2024-01-01 10:00'), (2, 'Bob', NULL, '2024-01-03 10:00')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cursor', cursor: 'updated_at' }, { columns: ['id', 'name'] }) });
+    const first = await project.run();
+    expect(first.steps[0]?.message).toBe('cursor updated_at: 2 new or changed rows; watermark (none) → 2024-01-03 10:00:00');
+    await fixture.sql(`INSERT INTO customers VALUES (3, 'Cy', 'active', '2024-01-04 10:00')`);
+    const second = await project.run();
+    expect(second.steps[0]?.message).toBe('cursor updated_at: 1 new or changed rows; watermark 2024-01-03 10:00:00 → 2024-01-04 10:00:00');
+    expect(await project.rows(`SELECT id, name FROM bronze.crm ORDER BY _batch_id, _source_row`)).toEqual([
+      { id: '1', name: 'Ann' },
+      { id: '2', name: 'Bob' },
+      { id: '3', name: 'Cy' },
+    ]);
   });
 
   it('cdc: killed after the warehouse commit but before the slot was told, the re-run drops the re-delivered changes', async () => {

@@ -1,14 +1,16 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { DatabaseSourcePlan, PostgresSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { failpoint } from '../failpoints.js';
 import { ensureBronzeTable } from '../layers/bronze-ingest.js';
 import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn } from '../sources/database-extractor.js';
 import { openExtractor } from '../sources/open-extractor.js';
+import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
 import { acknowledge, currentLsn, dropCdcSetup, ensureCdcSetup, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
-import type { SqlSession } from '../warehouse/warehouse.js';
+import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { readSourceState, writeSourceState } from './source-state.js';
 import { plural } from '../text.js';
@@ -95,42 +97,95 @@ interface StagedExtract {
 }
 
 /**
- * Runs `work` in one transaction, with the extract file already staged on the transaction's connection. Staging
- * happens just before BEGIN (see TransactionOptions.beforeBegin): DuckDB reads a temp table filled inside the
- * transaction at half the speed, and the staging table is scratch that needs no undoing.
+ * Bytes per part of an extract (see CsvPartWriter): small enough that the part still being staged when the server
+ * finishes sending is a short tail, large enough that each part's fixed cost (a read_csv, a count) stays negligible.
  */
-function withStagedExtract<T>(ctx: StepContext, source: DatabaseSourcePlan, columns: readonly TableColumn[], file: string, options: { changes?: boolean }, work: (tx: SqlSession, staged: StagedExtract) => Promise<T>): Promise<T> {
+const EXTRACT_PART_BYTES = 16 << 20;
+
+/** REFINERY_EXTRACT_PART_BYTES overrides the part size: tests cut small extracts into many parts with it. */
+function extractPartBytes(): number {
+  const configured = Number(process.env.REFINERY_EXTRACT_PART_BYTES);
+  return Number.isSafeInteger(configured) && configured > 0 ? configured : EXTRACT_PART_BYTES;
+}
+
+/**
+ * Extracts with `extract`, staging the extract as it arrives, then runs `work` in one transaction over the staged
+ * rows. The extract is cut into parts (see CsvPartWriter) and each finished part is staged on the transaction's own
+ * connection while the next one is still arriving: the server formatting rows and DuckDB parsing them share the
+ * wait. It all happens just before BEGIN (see TransactionOptions.beforeBegin): DuckDB reads a temp table filled
+ * inside the transaction at half the speed, and the staging table is scratch that needs no undoing.
+ */
+function withStagedExtract<E, T>(
+  ctx: StepContext,
+  source: DatabaseSourcePlan,
+  columns: readonly TableColumn[],
+  file: string,
+  options: { changes?: boolean },
+  extract: (out: Writable) => Promise<E>,
+  work: (tx: SqlSession, staged: StagedExtract, extracted: E) => Promise<T>,
+): Promise<T> {
   let staged: StagedExtract | undefined;
+  let extracted: E | undefined;
   const names = columns.map((c) => c.name);
   const step = `bronze.${source.name}`;
   return ctx.warehouse.transaction((tx) => {
     ctx.progress({ type: 'step-detail', step, detail: 'writing bronze' });
-    return work(tx, staged as StagedExtract);
+    return work(tx, staged as StagedExtract, extracted as E);
   }, {
     signal: ctx.signal,
     beforeBegin: async (session) => {
-      ctx.progress({ type: 'step-detail', step, detail: 'staging the extract' });
       const table = `stg_${source.name}_${ctx.runId}`;
-      const result = await ctx.warehouse.files.stage(session, {
-        file,
-        format: 'csv',
-        csv: { delimiter: ',', quote: '"', escape: '"', encoding: 'utf-8', nullString: EXTRACT_NULL },
-        columns: options.changes ? [...names, '_op', '_lsn'] : names,
-        stagingTable: table,
+      let staging: Promise<StagedFile | undefined> = Promise.resolve(undefined);
+      let stagingError: unknown;
+      const parts = new CsvPartWriter(file, {
+        partBytes: extractPartBytes(),
+        onPart: (part) => {
+          staging = staging.then(async () => {
+            const result = await ctx.warehouse.files.stage(session, {
+              file: part.path,
+              format: 'csv',
+              csv: { delimiter: ',', quote: '"', escape: '"', encoding: 'utf-8', nullString: EXTRACT_NULL },
+              columns: options.changes ? [...names, '_op', '_lsn'] : names,
+              stagingTable: table,
+              append: part.index > 0,
+            });
+            rmSync(part.path, { force: true });
+            return result;
+          });
+          // A part that cannot be staged stops the extraction: there is no point reading the rest.
+          staging.catch((error: unknown) => {
+            stagingError ??= error;
+            parts.destroy(error instanceof Error ? error : new Error(String(error)));
+          });
+        },
       });
-      // The extract is Refinery's own COPY output: a line the reader refuses is a bug, never a row to drop quietly.
-      const reject = result.rejects[0];
-      if (reject) {
-        throw new RefineryError('pipeline', {
-          code: 'extract_unreadable',
-          step: `bronze.${source.name}`,
-          file,
-          message: `${plural(result.rejects.length, 'line')} of the extract of ${source.table} could not be read back (${reject.kind}: ${reject.message}); nothing was loaded.`,
-          hint: 'This is a Refinery bug: please report it with the line shown.',
-          value: reject.rawLine.slice(0, 200),
-        });
+      try {
+        try {
+          extracted = await extract(parts);
+        } catch (error) {
+          // The connection must be idle before the transaction gives it up; the first failure is the one to report.
+          await staging.catch(() => undefined);
+          throw stagingError ?? error;
+        }
+        ctx.progress({ type: 'step-detail', step, detail: 'staging the extract' });
+        const result = await staging;
+        if (result === undefined) throw new Error(`the extract of ${source.table} produced no part to stage`);
+        // The extract is Refinery's own output: a line the reader refuses is a bug, never a row to drop quietly.
+        const reject = result.rejects[0];
+        if (reject) {
+          throw new RefineryError('pipeline', {
+            code: 'extract_unreadable',
+            step,
+            file,
+            message: `${plural(result.rejects.length, 'line')} of the extract of ${source.table} could not be read back (${reject.kind}: ${reject.message}); nothing was loaded.`,
+            hint: 'This is a Refinery bug: please report it with the line shown.',
+            value: reject.rawLine.slice(0, 200),
+          });
+        }
+        staged = { table, rowIndexExpr: result.rowIndexExpr };
+      } finally {
+        for (const path of parts.paths) rmSync(path, { force: true });
       }
-      staged = { table, rowIndexExpr: result.rowIndexExpr };
     },
   });
 }
@@ -170,8 +225,8 @@ async function ensureChangeColumns(ctx: StepContext, tx: SqlSession, name: strin
 }
 
 async function loadFull(ctx: StepContext, extractor: DatabaseExtractor, source: DatabaseSourcePlan, columns: TableColumn[], file: string, label: string) {
-  await extractor.extract({ columns: columns.map((c) => c.name) }, file);
-  const { rows } = await withStagedExtract(ctx, source, columns, file, {}, (tx, staged) => loadExtract(ctx, tx, source, columns, staged, { loadKind: 'full', label: `${label} (full extract)` }));
+  const extract = (out: Writable) => extractor.extract({ columns: columns.map((c) => c.name) }, out);
+  const { rows } = await withStagedExtract(ctx, source, columns, file, {}, extract, (tx, staged) => loadExtract(ctx, tx, source, columns, staged, { loadKind: 'full', label: `${label} (full extract)` }));
   return { rows, message: `full extract: ${rows} rows` };
 }
 
@@ -187,24 +242,36 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
   const watermark = state.get('watermark') ?? source.load.since;
   const names = columns.map((c) => c.name);
   const window = { column, lagMs: source.load.lagMs, ...(watermark === undefined ? {} : { from: watermark }) };
-  // The greatest cursor value first, then the rows up to it: a row committed in between waits for the next run
-  // instead of falling behind a watermark that already passed it.
-  const upTo = await extractor.maxCursor({ columns: names, cursor: window });
-  await extractor.extract({ columns: names, cursor: { ...window, ...(upTo === null ? {} : { upTo }) } }, file);
   const d = ctx.warehouse.dialect;
+  // The new watermark is the greatest cursor value among the rows read. The extract is one statement, so one
+  // snapshot, in cursor order: its last row holds that value, and a row committed after it waits for the next run.
+  // When the project does not extract the cursor column, the greatest value is asked for first and the extract
+  // stops at it.
+  const extracted = names.includes(cursor);
+  const upTo = extracted ? null : await extractor.maxCursor({ columns: names, cursor: window });
   const keys = source.key.length > 0 ? source.key : columns.map((c) => c.name);
-  const result = await withStagedExtract(ctx, source, columns, file, {}, async (tx, staged) => {
+  const extract = (out: Writable) => extractor.extract({ columns: names, cursor: { ...window, ...(upTo === null ? {} : { upTo }) } }, out);
+  const result = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
     const exists = await ctx.warehouse.introspector.tableExists('bronze', source.name, tx);
     // Rows on (or behind, with lag) the old watermark are read again; the ones already in bronze are dropped by
     // key + row hash, so equal cursor values never lose or duplicate a row.
     const hash = d.rowHash([...columns.map((c) => c.name)].sort().flatMap((c) => [d.literal(c), `s.${d.quoteIdent(c)}`]));
     const where = exists && watermark !== undefined ? `NOT EXISTS (SELECT 1 FROM ${d.table('bronze', source.name)} b WHERE ${keys.map((k) => `b.${d.quoteIdent(k)} IS NOT DISTINCT FROM s.${d.quoteIdent(k)}`).join(' AND ')} AND b._row_hash = ${hash})` : undefined;
+    const last = extracted ? await lastCursor(tx, d, staged, cursor) : upTo;
     const loaded = await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cursor', label: `${label} (${cursor} ≥ ${watermark ?? 'the beginning'})`, ...(where ? { where } : {}) });
-    const next = upTo ?? watermark;
+    const next = last ?? watermark;
     if (next !== undefined && next !== null) await writeSourceState(tx, source.name, { watermark: next }, ctx.clock.now());
     return { ...loaded, next };
   });
   return { rows: result.rows, message: `cursor ${cursor}: ${result.rows} new or changed rows; watermark ${watermark ?? '(none)'} → ${result.next ?? '(none)'}` };
+}
+
+/** The cursor value of the last staged row that has one: the greatest read, as the server printed it. */
+async function lastCursor(tx: SqlSession, d: StepContext['warehouse']['dialect'], staged: StagedExtract, cursor: string): Promise<string | null> {
+  const column = d.quoteIdent(cursor);
+  const { rows } = await tx.query(`SELECT ${column} AS v FROM ${d.quoteIdent(staged.table)} WHERE ${column} IS NOT NULL ORDER BY ${staged.rowIndexExpr} DESC LIMIT 1`);
+  const value = rows[0]?.v;
+  return value === undefined || value === null ? null : String(value);
 }
 
 function checkZone(source: DatabaseSourcePlan, column: TableColumn, kind: CursorKind, value: string): void {
@@ -222,12 +289,12 @@ function checkZone(source: DatabaseSourcePlan, column: TableColumn, kind: Cursor
 }
 
 async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, source: DatabaseSourcePlan, columns: TableColumn[], file: string, label: string) {
-  await extractor.extract({ columns: columns.map((c) => c.name) }, file);
   const d = ctx.warehouse.dialect;
   const names = columns.map((c) => c.name);
   const keyList = source.key.map((k) => d.quoteIdent(k));
   const snap = d.table('refinery', `snapshot__${source.name}`);
-  const result = await withStagedExtract(ctx, source, columns, file, {}, async (tx, staged) => {
+  const extract = (out: Writable) => extractor.extract({ columns: names }, out);
+  const result = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
     await tx.execute(`CREATE TABLE IF NOT EXISTS ${snap} (${[...source.key.map((k) => `${d.quoteIdent(k)} VARCHAR`), '_row_hash VARCHAR'].join(', ')})`);
     const staging = staged.table;
     await assertUniqueKeys(ctx, tx, source, staging);
@@ -316,8 +383,8 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     const leftBehind = existing.exists;
     if (leftBehind) await dropCdcSetup(client, slot, publication);
     const setup = await ensureCdcSetup(client, source.table, slot, publication);
-    await extractor.extract({ columns: names }, file);
-    const { rows } = await withStagedExtract(ctx, source, columns, file, {}, async (tx, staged) => {
+    const extract = (out: Writable) => extractor.extract({ columns: names }, out);
+    const { rows } = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
       const loaded = await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc-snapshot', label: `${label} (initial snapshot for slot ${slot})`, op: 'insert' });
       await writeSourceState(tx, source.name, { cdc_lsn: setup.lsn, slot }, ctx.clock.now());
       return loaded;
@@ -335,9 +402,10 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
   }
   const upto = await currentLsn(client);
   ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: `reading changes from slot ${slot} (${known} → ${upto})` });
-  const batch = await writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, path: file, decodingMemory: source.load.decodingMemory });
-  const lsn = batch.lastLsn ?? upto;
-  const rows = await withStagedExtract(ctx, source, columns, file, { changes: true }, async (tx, staged) => {
+  const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
+  let lsn = upto;
+  const rows = await withStagedExtract(ctx, source, columns, file, { changes: true }, extract, async (tx, staged, batch) => {
+    lsn = batch.lastLsn ?? upto;
     const loaded = batch.changes > 0 ? (await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc', label: `${label} (changes ${known} → ${lsn})`, changes: true })).rows : 0;
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { RefineryError } from '../errors.js';
 
 /**
@@ -58,8 +59,11 @@ export interface DatabaseExtractor {
   /** The table's columns in their order; fails with `source_table_missing` when there is no such table. */
   columns(): Promise<TableColumn[]>;
   cursorKind(column: TableColumn): CursorKind;
-  /** Writes the rows matching `query` (in cursor order, when it has one) as CSV: a header row, NULL as \N, '' as "". */
-  extract(query: ExtractQuery, file: string): Promise<void>;
+  /**
+   * Writes the rows matching `query` (in cursor order, when it has one) to `out` as CSV: a header row, NULL as \N,
+   * '' as "". Resolves once `out` has finished.
+   */
+  extract(query: ExtractQuery, out: Writable): Promise<void>;
   /** The greatest cursor value among the rows matching `query`, as the server prints it; null when none match. */
   maxCursor(query: ExtractQuery): Promise<string | null>;
   close(): Promise<void>;

@@ -196,6 +196,11 @@ export interface StageRequest {
   readonly columns?: readonly string[];
   /** Name of the temporary table to create. */
   readonly stagingTable: string;
+  /**
+   * CSV only: append to `stagingTable`, made by an earlier stage() of the same columns on this session, instead of
+   * creating it: the parts of one extract, staged as they arrive. The result then describes the whole table.
+   */
+  readonly append?: boolean;
 }
 
 export interface StagedFile {

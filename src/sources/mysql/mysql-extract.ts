@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type mysql from 'mysql2';
 import type { FieldPacket } from 'mysql2';
@@ -64,7 +63,7 @@ export class MysqlExtractor implements DatabaseExtractor {
     return column.type === 'date' ? 'date' : 'other';
   }
 
-  async extract(query: ExtractQuery, file: string): Promise<void> {
+  async extract(query: ExtractQuery, out: Writable): Promise<void> {
     const { sql, values } = this.select(query, query.columns.map(quoteMysqlIdent).join(', '));
     const order = query.cursor ? ` ORDER BY ${quoteMysqlIdent(query.cursor.column.name)}` : '';
     // typeCast false: every value arrives as the server's bytes (or null), nothing is parsed into JS types.
@@ -84,7 +83,7 @@ export class MysqlExtractor implements DatabaseExtractor {
     const lost = (error: Error): void => void rows.destroy(error);
     this.connection.on('error', lost);
     try {
-      await pipeline(rows, toCsv, createWriteStream(file));
+      await pipeline(rows, toCsv, out);
     } catch (error) {
       this.broken = true;
       throw this.queryError(error);

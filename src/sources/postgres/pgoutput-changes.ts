@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { RefineryError } from '../../errors.js';
@@ -89,7 +89,7 @@ export interface ChangeBatch {
  */
 export async function writeChanges(
   client: pg.Client,
-  opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; path: string; decodingMemory?: string },
+  opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; out: Writable; decodingMemory?: string },
 ): Promise<ChangeBatch> {
   // Decoding keeps each transaction's changes in memory until its commit and spills them to disk beyond this
   // limit; a bulk UPDATE of a million rows decodes in half the time when it fits. The setting is this session's
@@ -98,7 +98,7 @@ export async function writeChanges(
     await client.query(`SELECT set_config(name, $1, false) FROM pg_settings WHERE name = 'logical_decoding_work_mem'`, [opts.decodingMemory]);
   }
   const [schema, name] = opts.table.split('.') as [string, string];
-  const out = createWriteStream(opts.path);
+  const { out } = opts;
   const sink = new CsvSink(out);
   sink.text(`${[...opts.columns, '_op', '_lsn'].map(csvField).join(',')}\n`);
   const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink);

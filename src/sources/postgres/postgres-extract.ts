@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -22,12 +22,12 @@ export async function tableColumns(client: pg.Client, table: string): Promise<Ta
 }
 
 /**
- * Streams the result of a SELECT to a CSV file with COPY ... TO STDOUT: the server formats the rows and the
- * bytes go straight to disk, so a million rows never become a million JavaScript objects.
+ * Streams the result of a SELECT as CSV with COPY ... TO STDOUT: the server formats the rows and the bytes go
+ * straight to `out`, so a million rows never become a million JavaScript objects.
  */
-export async function copyToFile(client: pg.Client, select: string, path: string): Promise<void> {
+export async function copyTo(client: pg.Client, select: string, out: Writable): Promise<void> {
   const stream = client.query(copyStreams.to(`COPY (${select}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '${EXTRACT_NULL}')`));
-  await pipeline(stream, createWriteStream(path));
+  await pipeline(stream, out);
 }
 
 export function selectList(columns: readonly string[]): string {
@@ -60,9 +60,9 @@ export class PostgresExtractor implements DatabaseExtractor {
     return column.type === 'date' ? 'date' : 'other';
   }
 
-  async extract(query: ExtractQuery, file: string): Promise<void> {
+  async extract(query: ExtractQuery, out: Writable): Promise<void> {
     const order = query.cursor ? ` ORDER BY ${quoteIdent(query.cursor.column.name)}` : '';
-    await copyToFile(this.client, `SELECT ${selectList(query.columns)} FROM ${quoteTable(this.table)}${this.where(query)}${order}`, file);
+    await copyTo(this.client, `SELECT ${selectList(query.columns)} FROM ${quoteTable(this.table)}${this.where(query)}${order}`, out);
   }
 
   async maxCursor(query: ExtractQuery): Promise<string | null> {

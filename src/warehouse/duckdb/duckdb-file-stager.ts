@@ -32,7 +32,7 @@ export class DuckDBFileStager implements FileStager {
     const { csv } = request;
     // nullstr chr(0) and allow_quoted_nulls=false keep an empty field as '' — bronze holds what the file says.
     await session.execute(
-      `CREATE TEMP TABLE ${d.quoteIdent(request.stagingTable)} AS SELECT * FROM read_csv(${d.literal(request.file)},
+      `${request.append ? `INSERT INTO ${d.quoteIdent(request.stagingTable)}` : `CREATE TEMP TABLE ${d.quoteIdent(request.stagingTable)} AS`} SELECT * FROM read_csv(${d.literal(request.file)},
          header = true, auto_detect = false, columns = ${columnSpec},
          delim = ${d.literal(csv.delimiter)}, quote = ${d.literal(csv.quote)}, escape = ${d.literal(csv.escape)},
          encoding = ${d.literal(csv.encoding)}, nullstr = ${csv.nullString === undefined ? 'chr(0)' : d.literal(csv.nullString)}, allow_quoted_nulls = false, strict_mode = true,
@@ -41,13 +41,14 @@ export class DuckDBFileStager implements FileStager {
     // Rows of a table created inside a transaction get row ids from a large base, in insertion (= file) order.
     // One query for the count and the rejects (the count's row is the one with `n`).
     const { rows: read } = await session.query(
-      `SELECT NULL AS offset, NULL AS kind, NULL AS message, NULL AS raw, count(*) AS n, coalesce(min(rowid), 0) AS base FROM ${d.quoteIdent(request.stagingTable)}
+      `SELECT NULL AS offset, NULL AS kind, NULL AS message, NULL AS raw, count(*) AS n, coalesce(min(rowid), 0) AS base, NULL AS scan FROM ${d.quoteIdent(request.stagingTable)}
        UNION ALL
-       SELECT line_byte_position, first(error_type ORDER BY column_idx), string_agg(DISTINCT error_message, '; '), first(csv_line), NULL, NULL
-       FROM ${d.quoteIdent(rejectsTable)} GROUP BY line_byte_position`,
+       SELECT line_byte_position, first(error_type ORDER BY column_idx), string_agg(DISTINCT error_message, '; '), first(csv_line), NULL, NULL, scan_id
+       FROM ${d.quoteIdent(rejectsTable)} GROUP BY scan_id, line_byte_position`,
     );
     const counted = read.filter((r) => r.n !== null);
-    const rejectRows = read.filter((r) => r.n === null).sort((a, b) => Number(a.offset) - Number(b.offset));
+    // Appended parts scan one after the other: their rejects come in scan order, then file order.
+    const rejectRows = read.filter((r) => r.n === null).sort((a, b) => Number(a.scan) - Number(b.scan) || Number(a.offset) - Number(b.offset));
     // The rejects tables are temporary, named after this staging table, and small: they go with the connection.
     const rejects: RejectedRecord[] = rejectRows.map((r) => ({
       byteOffset: Number(r.offset),

@@ -1,0 +1,100 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CsvPartWriter, type CsvPart } from '../src/sources/csv-parts.js';
+import { csvField } from '../src/sources/database-extractor.js';
+import { scanCsv } from '../src/sources/csv-record-scanner.js';
+import { tempDir } from './helpers/temp-project.js';
+
+const DIALECT = { quote: '"', escape: '"', delimiter: ',', encoding: 'utf-8' } as const;
+const dir = tempDir('refinery-parts-');
+let n = 0;
+
+/** Feeds `chunks` through a CsvPartWriter; returns the parts as handed over, with their bytes read at that moment. */
+async function split(chunks: Buffer[], partBytes: number): Promise<{ parts: CsvPart[]; contents: Buffer[] }> {
+  const parts: CsvPart[] = [];
+  const contents: Buffer[] = [];
+  const writer = new CsvPartWriter(join(dir, `x${n++}.csv`), {
+    partBytes,
+    onPart: (part) => {
+      parts.push(part);
+      // Handed over means complete on disk: what a reader sees now is the whole part.
+      contents.push(readFileSync(part.path));
+      expect(statSync(part.path).size).toBe(part.bytes);
+    },
+  });
+  await pipeline(Readable.from(chunks), writer);
+  return { parts, contents };
+}
+
+function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const cut of [...at, bytes.length]) {
+    if (cut > from) chunks.push(bytes.subarray(from, cut));
+    from = Math.max(from, cut);
+  }
+  return chunks;
+}
+
+describe('CSV part writer', () => {
+  it('cuts only between records, starts every part with the header, and loses or repeats no byte', async () => {
+    const value = fc.string({ unit: fc.constantFrom('a', 'é', ',', '"', '\n', '\r', ' ', '\\'), maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(value, value), { minLength: 0, maxLength: 40 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 120 }),
+        async (records, cuts, partBytes) => {
+          const header = 'id,"na""me"\n';
+          const body = records.map(([a, b], i) => `${i},${csvField(a)},${csvField(b)}\n`).join('');
+          const input = Buffer.from(header + body);
+          const { parts, contents } = await split(chunked(input, cuts), partBytes);
+
+          expect(parts.map((p) => p.index)).toEqual(parts.map((_, i) => i));
+          expect(parts.length).toBeGreaterThan(0);
+          const headerBytes = Buffer.from(header);
+          for (const content of contents) expect(content.subarray(0, headerBytes.length).equals(headerBytes)).toBe(true);
+          const joined = Buffer.concat([contents[0] as Buffer, ...contents.slice(1).map((c) => c.subarray(headerBytes.length))]);
+          expect(joined.equals(input)).toBe(true);
+
+          // Each part on its own is well-formed CSV holding whole records, and together they hold every record.
+          let total = 0;
+          for (const part of parts) {
+            const scan = await scanCsv(part.path, DIALECT);
+            expect(scan.header).toEqual(['id', 'na"me']);
+            expect(scan.unterminatedQuote).toBeUndefined();
+            total += scan.records;
+          }
+          expect(total).toBe(records.length);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('makes parts of about the size asked for, cut at the first record end past it', async () => {
+    const header = 'id,name\n';
+    const body = Array.from({ length: 1000 }, (_, i) => `${i},"customer ""${i}""\nsecond line"\n`).join('');
+    const input = Buffer.from(header + body);
+    const { parts, contents } = await split(chunked(input, [7, 100, 5000, 5001, 20000]), 4096);
+    expect(parts.length).toBeGreaterThan(5);
+    for (const [i, part] of parts.entries()) {
+      // Every part but the last reaches the size (its header included), and overshoots it by less than one record.
+      if (i < parts.length - 1) expect(part.bytes).toBeGreaterThan(4096);
+      expect(part.bytes).toBeLessThan(4096 + 40);
+      expect((contents[i] as Buffer).at(-1)).toBe(0x0a);
+    }
+  });
+
+  it('gives one part holding the header when there are no records, or nothing at all', async () => {
+    const headerOnly = await split([Buffer.from('id,name\n')], 10);
+    expect(headerOnly.contents.map((c) => c.toString())).toEqual(['id,name\n']);
+    const empty = await split([], 10);
+    expect(empty.contents.map((c) => c.toString())).toEqual(['']);
+  });
+});
