@@ -1,5 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { DatabaseSourcePlan, PostgresSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
@@ -12,6 +11,7 @@ import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
 import { acknowledge, currentLsn, dropCdcSetup, ensureCdcSetup, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
+import { extractPath } from './extract-files.js';
 import { readSourceState, writeSourceState } from './source-state.js';
 import { plural } from '../text.js';
 
@@ -26,9 +26,8 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
   const started = ctx.clock.now();
   const extractor = await openExtractor(source);
   const label = extractor.label;
-  const extractDir = join(ctx.plan.projectDir, '.refinery', 'extracts');
-  mkdirSync(extractDir, { recursive: true });
-  const file = join(extractDir, `${source.name}-${ctx.runId}-${ctx.attempt}.csv`);
+  // The parts of the extract (`<file>.0`, `.1`, ...) are removed by withStagedExtract as soon as they are staged.
+  const file = extractPath(ctx, source.name, 'csv');
   try {
     const all = await extractor.columns();
     const columns = pickColumns(source, all);
@@ -62,7 +61,6 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
     ctx.records.add({ runId: ctx.runId, step, kind: 'bronze', status: outcome.status, startedAt: started, endedAt: ended, rowsIn: result.rows, rowsWritten: result.rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message: result.message, details: { strategy: source.load.strategy, source: label } });
     return outcome;
   } finally {
-    rmSync(file, { force: true });
     await extractor.close().catch(() => undefined);
   }
 }

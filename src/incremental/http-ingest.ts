@@ -1,5 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { FileSourcePlan, HttpSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
 import { BRONZE_LINEAGE, CHANGE_LINEAGE, ensureBronzeTable, ingestFile, Refusal } from '../layers/bronze-ingest.js';
@@ -7,6 +6,7 @@ import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrato
 import { authSecret, HttpClient } from '../sources/http/http-client.js';
 import { extractPages, type HttpExtract } from '../sources/http/http-extract.js';
 import type { SqlSession } from '../warehouse/warehouse.js';
+import { extractPath } from './extract-files.js';
 import { readSourceState, writeSourceState } from './source-state.js';
 
 /**
@@ -22,9 +22,7 @@ export async function ingestHttp(ctx: StepContext, source: HttpSourcePlan): Prom
   const cursor = source.load.strategy === 'cursor' ? { param: source.load.param as string, field: source.load.field as string } : undefined;
   const state = await readSourceState(ctx.warehouse, source.name);
   const watermark = cursor ? (state.get('watermark') ?? source.load.since) : undefined;
-  const extractDir = join(ctx.plan.projectDir, '.refinery', 'extracts');
-  mkdirSync(extractDir, { recursive: true });
-  const file = join(extractDir, `${source.name}-${ctx.runId}-${ctx.attempt}.jsonl`);
+  const file = extractPath(ctx, source.name, 'jsonl');
   let rows: number;
   let message: string;
   let extract: HttpExtract;
