@@ -91,6 +91,11 @@ describe('CSV part writer', () => {
     }
   });
 
+  it('fails the stream, not the process, when a part cannot be written', async () => {
+    const writer = new CsvPartWriter(join(dir, 'no-such-dir', 'x.csv'), { partBytes: 4, onPart: () => undefined });
+    await expect(pipeline(Readable.from([Buffer.from('id\n1\n2\n3\n')]), writer)).rejects.toThrow(/ENOENT/);
+  });
+
   it('gives one part holding the header when there are no records, or nothing at all', async () => {
     const headerOnly = await split([Buffer.from('id,name\n')], 10);
     expect(headerOnly.contents.map((c) => c.toString())).toEqual(['id,name\n']);

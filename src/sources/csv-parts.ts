@@ -129,6 +129,8 @@ export class CsvPartWriter extends Writable {
     const path = `${this.base}.${this.paths.length}`;
     this.paths.push(path);
     this.part = createWriteStream(path);
+    // A failed write (a full disk) fails the whole stream, and the extraction with it, instead of going unheard.
+    this.part.on('error', (error) => this.destroy(error));
     this.partSize = 0;
     await this.writeToPart(header);
   }
