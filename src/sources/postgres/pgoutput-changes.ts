@@ -81,7 +81,7 @@ export interface ChangeBatch {
 }
 
 /**
- * Writes the slot's pending changes for `table` (after `afterLsn`, up to `uptoLsn`) to a CSV file with the
+ * Writes the slot's pending changes for `table` (after `afterLsn`, up to `uptoLsn`) to `out` as CSV with the
  * table's columns plus _op and _lsn, in commit order. Values stay the server's text: nothing is parsed.
  *
  * The changes come as one binary COPY of the peeked messages — raw bytes, no per-row round trips or hex — and are
