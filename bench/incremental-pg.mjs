@@ -85,7 +85,11 @@ export default defineProject({
       const details = [];
       const progress = (e) => {
         if (e.step !== 'bronze.crm') return;
-        if (e.type === 'step-detail') details.push({ phase: e.detail.replace(/ \(.*$/, ''), at: performance.now() });
+        if (e.type === 'step-detail') {
+          // "extracting from ... (cursor): 48 MB received, ..." lines say how far a phase got, not a new phase.
+          const phase = e.detail.replace(/ \(.*$/, '');
+          if (details.at(-1)?.phase !== phase) details.push({ phase, at: performance.now() });
+        }
         else if (e.type === 'step-end') details.push({ phase: 'end', at: performance.now() });
       };
       const [t0, busy0] = [performance.now(), systemBusyMs()];

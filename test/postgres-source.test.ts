@@ -155,8 +155,17 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       const first = await project.run();
       expect(first.steps[0]).toMatchObject({ status: 'success', rowsIn: 5003 });
       await fixture.sql(`UPDATE customers SET status = 'changed ' || id WHERE id >= 10`);
-      const second = await project.run();
+      const details: string[] = [];
+      const second = await project.run({ progress: (e) => void (e.type === 'step-detail' && details.push(e.detail)) });
       expect(second.steps[0]).toMatchObject({ status: 'success', rowsIn: 5000 });
+      // While the changes arrive, the step says how far it got: more rows staged each time, all before the rest.
+      const arriving = details.filter((d) => /^reading changes from slot \S+ \(.*\): \d+ MB received, [\d,]+ rows staged$/.test(d));
+      const staged = arriving.map((d) => Number(/([\d,]+) rows staged/.exec(d)?.[1]?.replaceAll(',', '')));
+      // One line per part: about 300 KB of changes in 2 KB parts.
+      expect(arriving.length).toBeGreaterThan(100);
+      expect(staged).toEqual([...staged].sort((a, b) => a - b));
+      expect(staged.at(-1)).toBeLessThan(5000);
+      expect(details.indexOf(arriving.at(-1) as string)).toBeLessThan(details.indexOf('staging the extract'));
       // Each batch numbers its rows 1..n in extract order; the changes come in commit order, ids ascending here.
       expect(await project.rows(`SELECT _batch_id, count(*) AS n, count(DISTINCT id) AS ids, min(_source_row) AS lo, max(_source_row) AS hi, count(DISTINCT _source_row) AS numbered FROM bronze.crm GROUP BY _batch_id ORDER BY _batch_id`)).toEqual([
         { _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003, numbered: 5003 },

@@ -33,7 +33,7 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
     const columns = pickColumns(source, all);
     const state = await readSourceState(ctx.warehouse, source.name);
     let result: { rows: number; message: string; afterCommit?: () => Promise<void> };
-    ctx.progress({ type: 'step-detail', step, detail: `extracting from ${label} (${source.load.strategy})` });
+    ctx.progress({ type: 'step-detail', step, detail: extractingFrom(source, label) });
     switch (source.load.strategy) {
       case 'full':
         result = await loadFull(ctx, extractor, source, columns, file, label);
@@ -63,6 +63,11 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
   } finally {
     await extractor.close().catch(() => undefined);
   }
+}
+
+/** The progress line of an extraction; withStagedExtract adds how much has arrived. */
+function extractingFrom(source: DatabaseSourcePlan, label: string): string {
+  return `extracting from ${label} (${source.load.strategy})`;
 }
 
 function pickColumns(source: DatabaseSourcePlan, all: readonly TableColumn[]): TableColumn[] {
@@ -118,7 +123,7 @@ function withStagedExtract<E, T>(
   source: DatabaseSourcePlan,
   columns: readonly TableColumn[],
   file: string,
-  options: { changes?: boolean },
+  options: { changes?: boolean; phase: string },
   extract: (out: Writable) => Promise<E>,
   work: (tx: SqlSession, staged: StagedExtract, extracted: E) => Promise<T>,
 ): Promise<T> {
@@ -135,9 +140,14 @@ function withStagedExtract<E, T>(
       const table = `stg_${source.name}_${ctx.runId}`;
       let staging: Promise<StagedFile | undefined> = Promise.resolve(undefined);
       let stagingError: unknown;
+      let received = 0;
+      let stagedRows = 0;
       const parts = new CsvPartWriter(file, {
         partBytes: extractPartBytes(),
         onPart: (part) => {
+          // A long extraction shows how far it got, not one unchanging line.
+          received += part.bytes;
+          ctx.progress({ type: 'step-detail', step, detail: `${options.phase}: ${(received / 1e6).toFixed(0)} MB received, ${stagedRows.toLocaleString('en')} rows staged` });
           staging = staging.then(async () => {
             const result = await ctx.warehouse.files.stage(session, {
               file: part.path,
@@ -148,6 +158,7 @@ function withStagedExtract<E, T>(
               append: part.index > 0,
             });
             rmSync(part.path, { force: true });
+            stagedRows = result.rows;
             return result;
           });
           // A part that cannot be staged stops the extraction: there is no point reading the rest.
@@ -224,7 +235,7 @@ async function ensureChangeColumns(ctx: StepContext, tx: SqlSession, name: strin
 
 async function loadFull(ctx: StepContext, extractor: DatabaseExtractor, source: DatabaseSourcePlan, columns: TableColumn[], file: string, label: string) {
   const extract = (out: Writable) => extractor.extract({ columns: columns.map((c) => c.name) }, out);
-  const { rows } = await withStagedExtract(ctx, source, columns, file, {}, extract, (tx, staged) => loadExtract(ctx, tx, source, columns, staged, { loadKind: 'full', label: `${label} (full extract)` }));
+  const { rows } = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, (tx, staged) => loadExtract(ctx, tx, source, columns, staged, { loadKind: 'full', label: `${label} (full extract)` }));
   return { rows, message: `full extract: ${rows} rows` };
 }
 
@@ -249,7 +260,7 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
   const upTo = extracted ? null : await extractor.maxCursor({ columns: names, cursor: window });
   const keys = source.key.length > 0 ? source.key : columns.map((c) => c.name);
   const extract = (out: Writable) => extractor.extract({ columns: names, cursor: { ...window, ...(upTo === null ? {} : { upTo }) } }, out);
-  const result = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
+  const result = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
     const exists = await ctx.warehouse.introspector.tableExists('bronze', source.name, tx);
     // Rows on (or behind, with lag) the old watermark are read again; the ones already in bronze are dropped by
     // key + row hash, so equal cursor values never lose or duplicate a row.
@@ -292,7 +303,7 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
   const keyList = source.key.map((k) => d.quoteIdent(k));
   const snap = d.table('refinery', `snapshot__${source.name}`);
   const extract = (out: Writable) => extractor.extract({ columns: names }, out);
-  const result = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
+  const result = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
     await tx.execute(`CREATE TABLE IF NOT EXISTS ${snap} (${[...source.key.map((k) => `${d.quoteIdent(k)} VARCHAR`), '_row_hash VARCHAR'].join(', ')})`);
     const staging = staged.table;
     await assertUniqueKeys(ctx, tx, source, staging);
@@ -382,7 +393,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     if (leftBehind) await dropCdcSetup(client, slot, publication);
     const setup = await ensureCdcSetup(client, source.table, slot, publication);
     const extract = (out: Writable) => extractor.extract({ columns: names }, out);
-    const { rows } = await withStagedExtract(ctx, source, columns, file, {}, extract, async (tx, staged) => {
+    const { rows } = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
       const loaded = await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc-snapshot', label: `${label} (initial snapshot for slot ${slot})`, op: 'insert' });
       await writeSourceState(tx, source.name, { cdc_lsn: setup.lsn, slot }, ctx.clock.now());
       return loaded;
@@ -399,10 +410,11 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     });
   }
   const upto = await currentLsn(client);
-  ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: `reading changes from slot ${slot} (${known} → ${upto})` });
+  const phase = `reading changes from slot ${slot} (${known} → ${upto})`;
+  ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: phase });
   const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
   let lsn = upto;
-  const rows = await withStagedExtract(ctx, source, columns, file, { changes: true }, extract, async (tx, staged, batch) => {
+  const rows = await withStagedExtract(ctx, source, columns, file, { changes: true, phase }, extract, async (tx, staged, batch) => {
     lsn = batch.lastLsn ?? upto;
     const loaded = batch.changes > 0 ? (await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc', label: `${label} (changes ${known} → ${lsn})`, changes: true })).rows : 0;
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { planProject, readProject } from '../../src/config/load-project.js';
 import type { Plan } from '../../src/config/plan.js';
 import { auditWarehouse, type AuditReport } from '../../src/layers/audit.js';
+import type { ProgressEvent } from '../../src/orchestrator/run-context.js';
 import { runPipeline, type RunReport } from '../../src/orchestrator/run-pipeline.js';
 import { migrate } from '../../src/state/migrate.js';
 import { scaffoldProject } from '../../src/templates.js';
@@ -57,7 +58,7 @@ export class TestProject {
   }
 
   /** Runs on the real clock: retries and timeouts in these tests are milliseconds. */
-  async run(options: { fullRefresh?: boolean; select?: string[] } = {}): Promise<RunReport> {
+  async run(options: { fullRefresh?: boolean; select?: string[]; progress?: (event: ProgressEvent) => void } = {}): Promise<RunReport> {
     const { plan, warehouse } = await this.open();
     return runPipeline(plan, warehouse, options);
   }
