@@ -141,7 +141,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
   });
 
   it('an extract cut into many parts, staged while it arrives, lands whole: every row once, in order, awkward values intact', async () => {
-    // 2 KB parts: the 5,000-row snapshot and the 5,000 changes below arrive in dozens of parts each.
+    // 2 KB parts: the 5,000-row snapshot and the 5,000 changes below (about 300 KB each) arrive in some 150 parts each.
     process.env.REFINERY_EXTRACT_PART_BYTES = '2048';
     try {
       await setup({ strategy: 'cdc' });

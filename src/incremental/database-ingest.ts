@@ -9,7 +9,7 @@ import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
 import { acknowledge, currentLsn, dropCdcSetup, ensureCdcSetup, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
-import type { SqlSession, StagedFile } from '../warehouse/warehouse.js';
+import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
 import { readSourceState, writeSourceState } from './source-state.js';
@@ -17,9 +17,9 @@ import { plural } from '../text.js';
 
 /**
  * Database → bronze with a load strategy. Whatever the strategy and the engine, the rows travel the same way: the
- * server's rows are written as CSV (PostgreSQL's COPY ... TO STDOUT, MySQL's row stream, or decoded CDC changes),
- * DuckDB reads the file in parallel, and one transaction commits the batch together with the state that decides the
- * next extraction (watermark, snapshot, LSN). The strategies speak to a `DatabaseExtractor`; only it knows the engine.
+ * server's rows are written as CSV (PostgreSQL's COPY ... TO STDOUT, MySQL's row stream, or decoded CDC changes) in
+ * parts that DuckDB reads in parallel as they arrive (withStagedExtract), and one transaction commits the batch
+ * together with the state that decides the next extraction (watermark, snapshot, LSN). The strategies speak to a `DatabaseExtractor`; only it knows the engine.
  */
 export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePlan): Promise<StepOutcome> {
   const step = `bronze.${source.name}`;
@@ -256,8 +256,8 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
   // snapshot, in cursor order: its last row holds that value, and a row committed after it waits for the next run.
   // When the project does not extract the cursor column, the greatest value is asked for first and the extract
   // stops at it.
-  const extracted = names.includes(cursor);
-  const upTo = extracted ? null : await extractor.maxCursor({ columns: names, cursor: window });
+  const cursorExtracted = names.includes(cursor);
+  const upTo = cursorExtracted ? null : await extractor.maxCursor({ columns: names, cursor: window });
   const keys = source.key.length > 0 ? source.key : columns.map((c) => c.name);
   const extract = (out: Writable) => extractor.extract({ columns: names, cursor: { ...window, ...(upTo === null ? {} : { upTo }) } }, out);
   const result = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
@@ -266,7 +266,7 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
     // key + row hash, so equal cursor values never lose or duplicate a row.
     const hash = d.rowHash([...columns.map((c) => c.name)].sort().flatMap((c) => [d.literal(c), `s.${d.quoteIdent(c)}`]));
     const where = exists && watermark !== undefined ? `NOT EXISTS (SELECT 1 FROM ${d.table('bronze', source.name)} b WHERE ${keys.map((k) => `b.${d.quoteIdent(k)} IS NOT DISTINCT FROM s.${d.quoteIdent(k)}`).join(' AND ')} AND b._row_hash = ${hash})` : undefined;
-    const last = extracted ? await lastCursor(tx, d, staged, cursor) : upTo;
+    const last = cursorExtracted ? await lastCursor(tx, d, staged, cursor) : upTo;
     const loaded = await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cursor', label: `${label} (${cursor} ≥ ${watermark ?? 'the beginning'})`, ...(where ? { where } : {}) });
     const next = last ?? watermark;
     if (next !== undefined && next !== null) await writeSourceState(tx, source.name, { watermark: next }, ctx.clock.now());
@@ -276,7 +276,7 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
 }
 
 /** The cursor value of the last staged row that has one: the greatest read, as the server printed it. */
-async function lastCursor(tx: SqlSession, d: StepContext['warehouse']['dialect'], staged: StagedExtract, cursor: string): Promise<string | null> {
+async function lastCursor(tx: SqlSession, d: SqlDialect, staged: StagedExtract, cursor: string): Promise<string | null> {
   const column = d.quoteIdent(cursor);
   const { rows } = await tx.query(`SELECT ${column} AS v FROM ${d.quoteIdent(staged.table)} WHERE ${column} IS NOT NULL ORDER BY ${staged.rowIndexExpr} DESC LIMIT 1`);
   const value = rows[0]?.v;
