@@ -3,8 +3,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpSourceConfig, ProjectConfig } from '../src/config/types.js';
+import { renderStep } from '../src/cli/render-run.js';
 import { RefineryError } from '../src/errors.js';
 import { systemClock, type Clock } from '../src/orchestrator/clock.js';
+import type { StepOutcome } from '../src/orchestrator/run-context.js';
 import { classifyError } from '../src/orchestrator/error-classification.js';
 import { runPipeline, type RunReport } from '../src/orchestrator/run-pipeline.js';
 import { previewRun } from '../src/incremental/run-preview.js';
@@ -289,6 +291,8 @@ describe.each(ENGINES)('HTTP JSON source on $name', (engine) => {
     setup({ url: api.url('/changes'), records: 'data', load: { strategy: 'cursor', param: 'updated_since', field: 'updated' } });
     const first = await run();
     expect(first.steps[0]?.message).toBe('cursor updated: 3 new or changed records of 3 read (1 page); watermark (none) → 2024-01-20');
+    // What `refinery run` prints for it: records fetched, not "0 files ingested".
+    expect(renderStep(first.steps[0] as StepOutcome).split('\n')[0]).toMatch(/^✔ bronze\.\w+ +3 rows fetched$/);
     // Another record on the watermark's day, and a change to an older one.
     rows.push({ ...(CUSTOMERS[3] as (typeof rows)[number]) });
     (rows[0] as (typeof rows)[number]).tier = 'standard';

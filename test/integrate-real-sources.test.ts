@@ -248,7 +248,7 @@ describe.runIf(run).each(ENGINES)('multi-source template over PostgreSQL, MariaD
     await billing.sql(`UPDATE accounts SET account_status = 'SUSP', modified = '2024-02-01' WHERE cust_id = 1010`);
     const third = await project.run();
     expect(third.status).toBe('success');
-    expect(third.steps.find((s) => s.step === 'bronze.billing')?.message).toBe('snapshot: 0 inserts, 1 updates, 0 deletes');
+    expect(third.steps.find((s) => s.step === 'bronze.billing')?.message).toBe('snapshot: 0 inserts, 1 update, 0 deletes');
     expect(integrateStep(third)).toMatchObject({ status: 'success', rowsWritten: 1, message: 're-resolved 1 customer record (1 source record new or changed, 0 gone)' });
 
     const after = await project.rows(MASTER);

@@ -178,7 +178,7 @@ describe.runIf(run).each(ENGINES)('MySQL/MariaDB source on $name', (engine) => {
     await fixture.sql(`DELETE FROM accounts WHERE id = 3`);
     await fixture.sql(`INSERT INTO accounts VALUES (4, 'Dee', 'active', 5, '2024-01-05 00:00:00')`);
     const second = await project.run();
-    expect(second.steps[0]?.message).toBe('snapshot: 1 inserts, 1 updates, 1 deletes');
+    expect(second.steps[0]?.message).toBe('snapshot: 1 insert, 1 update, 1 delete');
     expect(await project.rows(`SELECT id, status, _op FROM bronze.billing WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
       { id: '2', status: 'suspended', _op: 'update' },
       { id: '4', status: 'active', _op: 'insert' },

@@ -45,6 +45,9 @@ export function renderStep(outcome: StepOutcome, verbose = false): string {
   }
   if (outcome.status === 'upstream_failed' || outcome.status === 'skipped' || outcome.status === 'cancelled') {
     lines.push(`${mark} ${name} ${color.dim(outcome.message ?? outcome.status)}`);
+  } else if (outcome.kind === 'bronze' && (outcome.reads === 'database' || outcome.reads === 'http')) {
+    // No landing files here: "0 files ingested" would read as if nothing had arrived.
+    lines.push(`${mark} ${color.bold(name)} ${plural(outcome.rowsIn, 'row')} ${outcome.reads === 'database' ? 'extracted' : 'fetched'}`);
   } else if (outcome.kind === 'bronze') {
     const ingested = outcome.files.filter((f) => f.outcome === 'ingested' || f.outcome === 'changed').length;
     lines.push(`${mark} ${color.bold(name)} ${plural(ingested, 'file')} ingested, ${plural(outcome.rowsIn, 'row')}`);

@@ -57,7 +57,7 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
       await result.afterCommit();
     }
     const ended = ctx.clock.now();
-    const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };
+    const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), reads: 'database', status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };
     ctx.records.add({ runId: ctx.runId, step, kind: 'bronze', status: outcome.status, startedAt: started, endedAt: ended, rowsIn: result.rows, rowsWritten: result.rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message: result.message, details: { strategy: source.load.strategy, source: label } });
     return outcome;
   } finally {
@@ -236,7 +236,7 @@ async function ensureChangeColumns(ctx: StepContext, tx: SqlSession, name: strin
 async function loadFull(ctx: StepContext, extractor: DatabaseExtractor, source: DatabaseSourcePlan, columns: TableColumn[], file: string, label: string) {
   const extract = (out: Writable) => extractor.extract({ columns: columns.map((c) => c.name) }, out);
   const { rows } = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, (tx, staged) => loadExtract(ctx, tx, source, columns, staged, { loadKind: 'full', label: `${label} (full extract)` }));
-  return { rows, message: `full extract: ${rows} rows` };
+  return { rows, message: `full extract: ${plural(rows, 'row')}` };
 }
 
 async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source: DatabaseSourcePlan, columns: TableColumn[], all: TableColumn[], file: string, label: string, state: Map<string, string>) {
@@ -272,7 +272,7 @@ async function loadCursor(ctx: StepContext, extractor: DatabaseExtractor, source
     if (next !== undefined && next !== null) await writeSourceState(tx, source.name, { watermark: next }, ctx.clock.now());
     return { ...loaded, next };
   });
-  return { rows: result.rows, message: `cursor ${cursor}: ${result.rows} new or changed rows; watermark ${watermark ?? '(none)'} → ${result.next ?? '(none)'}` };
+  return { rows: result.rows, message: `cursor ${cursor}: ${plural(result.rows, 'new or changed row')}; watermark ${watermark ?? '(none)'} → ${result.next ?? '(none)'}` };
 }
 
 /** The cursor value of the last staged row that has one: the greatest read, as the server printed it. */
@@ -326,7 +326,7 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
     await tx.execute(`INSERT INTO ${snap} SELECT ${keyList.map((k) => `s.${k}`).join(', ')}, ${hash} FROM ${d.quoteIdent(staging)} s`);
     return { rows: loaded.rows, byOp };
   });
-  return { rows: result.rows, message: `snapshot: ${result.byOp.insert ?? 0} inserts, ${result.byOp.update ?? 0} updates, ${result.byOp.delete ?? 0} deletes` };
+  return { rows: result.rows, message: `snapshot: ${plural(result.byOp.insert ?? 0, 'insert')}, ${plural(result.byOp.update ?? 0, 'update')}, ${plural(result.byOp.delete ?? 0, 'delete')}` };
 }
 
 /** Appends rows of a temp table that already has the source's columns plus _op and _lsn. */
@@ -398,7 +398,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       await writeSourceState(tx, source.name, { cdc_lsn: setup.lsn, slot }, ctx.clock.now());
       return loaded;
     });
-    return { rows, message: `cdc: initial snapshot of ${rows} rows; slot ${slot} created at ${setup.lsn}${leftBehind ? ' (a slot left behind by an earlier warehouse was dropped first)' : ''}` };
+    return { rows, message: `cdc: initial snapshot of ${plural(rows, 'row')}; slot ${slot} created at ${setup.lsn}${leftBehind ? ' (a slot left behind by an earlier warehouse was dropped first)' : ''}` };
   }
   const current = await slotState(client, slot);
   if (!current.exists) {
@@ -420,6 +420,6 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;
   });
-  return { rows, message: `cdc: ${rows} changes up to ${lsn}`, afterCommit: () => acknowledge(client, slot, lsn) };
+  return { rows, message: `cdc: ${plural(rows, 'change')} up to ${lsn}`, afterCommit: () => acknowledge(client, slot, lsn) };
 }
 

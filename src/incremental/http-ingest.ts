@@ -66,7 +66,7 @@ export async function ingestHttp(ctx: StepContext, source: HttpSourcePlan): Prom
   }
   const ended = ctx.clock.now();
   const status = rows > 0 ? 'success' : 'skipped';
-  const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), status, rowsIn: rows, rowsWritten: rows, message, durationMs: ended.getTime() - started.getTime() };
+  const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), reads: 'http', status, rowsIn: rows, rowsWritten: rows, message, durationMs: ended.getTime() - started.getTime() };
   ctx.records.add({
     runId: ctx.runId, step, kind: 'bronze', status, startedAt: started, endedAt: ended, rowsIn: rows, rowsWritten: rows, rowsQuarantined: 0, rowsSuperseded: 0, rowsWarned: 0, attempts: ctx.attempt, message,
     details: { strategy: source.load.strategy, source: `GET ${extract.request}`, pages: extract.pages, recordsRead: extract.records },

@@ -129,6 +129,7 @@ export async function ingestSource(ctx: StepContext, source: FileSourcePlan): Pr
     const ingested = done.filter((o) => o.outcome === 'ingested' || o.outcome === 'changed').length;
     const outcome: StepOutcome = {
       ...emptyOutcome(step, 'bronze'),
+      reads: 'files',
       status: ingested > 0 ? 'success' : 'skipped',
       rowsIn,
       rowsWritten: rowsIn,

@@ -64,6 +64,8 @@ export interface StepOutcome {
   readonly quarantinedByReason: Readonly<Record<string, number>>;
   readonly warningsByCheck: Readonly<Record<string, number>>;
   readonly files: readonly FileOutcome[];
+  /** A bronze step's input: landing files (each in `files`), a database table, or an HTTP API. */
+  readonly reads?: 'files' | 'database' | 'http';
   /** Plain words: why the step was skipped or rebuilt, or what failed. */
   readonly message?: string;
   readonly durationMs: number;
