@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -94,6 +94,27 @@ describe('CSV part writer', () => {
   it('fails the stream, not the process, when a part cannot be written', async () => {
     const writer = new CsvPartWriter(join(dir, 'no-such-dir', 'x.csv'), { partBytes: 4, onPart: () => undefined });
     await expect(pipeline(Readable.from([Buffer.from('id\n1\n2\n3\n')]), writer)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('once destroyed, hands on no part and opens no file: when it closes, every file it made is in paths', async () => {
+    const base = join(dir, 'stopped.csv');
+    const handed: number[] = [];
+    const writer: CsvPartWriter = new CsvPartWriter(base, {
+      partBytes: 64,
+      // What a failed staging does: stop the writer from inside the callback, while the rest is still arriving.
+      onPart: (part) => {
+        handed.push(part.index);
+        if (part.index === 1) writer.destroy(new Error('staging failed'));
+      },
+    });
+    const rows = Buffer.from(`id,name\n${Array.from({ length: 400 }, (_, i) => `${i},name ${i}`).join('\n')}\n`);
+    await expect(pipeline(Readable.from(chunked(rows, [100, 1000, 2000, 3000, 4000])), writer)).rejects.toThrow('staging failed');
+    if (!writer.closed) await new Promise((resolve) => writer.once('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(handed).toEqual([0, 1]);
+    const made = readdirSync(dir).filter((f) => f.startsWith('stopped.csv.')).map((f) => join(dir, f));
+    expect(made.length).toBeGreaterThan(0);
+    expect(made.filter((f) => !writer.paths.includes(f))).toEqual([]);
   });
 
   it('gives one part holding the header when there are no records, or nothing at all', async () => {

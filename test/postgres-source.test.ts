@@ -191,6 +191,51 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     }
   });
 
+  it('a part that fails to stage stops the extraction: the step fails with that error, nothing is half-written, the next run lands it all', async () => {
+    // 2 KB parts, the fourth fails to stage: once in the initial snapshot (COPY), once while changes stream in.
+    process.env.REFINERY_EXTRACT_PART_BYTES = '2048';
+    const slot = 'refinery_pgtest_crm';
+    const failingRun = async (): Promise<void> => {
+      process.env.REFINERY_FAULT = 'extract:stage-part:3';
+      try {
+        const failed = await project.run();
+        // The staging error is the one reported, not the extraction it cut short.
+        expect(failed.steps[0]).toMatchObject({ status: 'failed', message: expect.stringContaining('injected fault at extract:stage-part:3') });
+      } finally {
+        delete process.env.REFINERY_FAULT;
+      }
+      // Parts 0-2 were staged before the failure: none reached bronze, and every part file is gone.
+      expect(readdirSync(join(project.dir, '.refinery', 'extracts'))).toEqual([]);
+    };
+    const batches = () => project.rows(`SELECT _batch_id, count(*) AS n, count(DISTINCT id) AS ids, min(_source_row) AS lo, max(_source_row) AS hi FROM bronze.crm GROUP BY _batch_id ORDER BY _batch_id`);
+    try {
+      await setup({ strategy: 'cdc' });
+      slots.push(slot);
+      await fixture.sql(`INSERT INTO customers SELECT i, 'Customer ' || i, 'active', '2024-02-01'::timestamp + i * interval '1 minute' FROM generate_series(10, 5009) AS t(i)`);
+      await failingRun();
+      expect(await project.rows(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'bronze' AND table_name = 'crm'`)).toEqual([{ n: 0 }]);
+      expect(await project.rows(`SELECT count(*) AS n FROM refinery.source_state`)).toEqual([{ n: 0 }]);
+      expect(await project.run()).toMatchObject({ status: 'success', steps: [{ rowsIn: 5003 }] });
+
+      await fixture.sql(`UPDATE customers SET status = 'changed ' || id WHERE id >= 10`);
+      const position = await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`);
+      const confirmed = async () => (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
+      const slotBefore = await confirmed();
+      await failingRun();
+      // Neither the warehouse nor the slot moved: the changes wait for the next run.
+      expect(await batches()).toEqual([{ _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003 }]);
+      expect(await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`)).toEqual(position);
+      expect(await confirmed()).toBe(slotBefore);
+      expect(await project.run()).toMatchObject({ status: 'success', steps: [{ rowsIn: 5000 }] });
+      expect(await batches()).toEqual([
+        { _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003 },
+        { _batch_id: 2, n: 5000, ids: 5000, lo: 1, hi: 5000 },
+      ]);
+    } finally {
+      delete process.env.REFINERY_EXTRACT_PART_BYTES;
+    }
+  });
+
   it('cursor: the watermark is the last value read; a cursor column the project does not extract is asked for first', async () => {
     process.env.REFINERY_EXTRACT_PART_BYTES = '64';
     try {

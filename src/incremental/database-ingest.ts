@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { DatabaseSourcePlan, PostgresSourcePlan } from '../config/plan.js';
 import { RefineryError } from '../errors.js';
-import { failpoint } from '../failpoints.js';
+import { failpoint, faultpoint } from '../failpoints.js';
 import { ensureBronzeTable } from '../layers/bronze-ingest.js';
 import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn } from '../sources/database-extractor.js';
 import { openExtractor } from '../sources/open-extractor.js';
@@ -149,6 +149,7 @@ function withStagedExtract<E, T>(
           received += part.bytes;
           ctx.progress({ type: 'step-detail', step, detail: `${options.phase}: ${(received / 1e6).toFixed(0)} MB received, ${stagedRows.toLocaleString('en')} rows staged` });
           staging = staging.then(async () => {
+            faultpoint('extract:stage-part', part.index);
             const result = await ctx.warehouse.files.stage(session, {
               file: part.path,
               format: 'csv',
@@ -172,7 +173,9 @@ function withStagedExtract<E, T>(
         try {
           extracted = await extract(parts);
         } catch (error) {
-          // The connection must be idle before the transaction gives it up; the first failure is the one to report.
+          // No part may be handed on after this (closeParts), and the part being staged must finish: the connection
+          // must be idle before the transaction gives it up. The first failure is the one to report.
+          await closeParts(parts);
           await staging.catch(() => undefined);
           throw stagingError ?? error;
         }
@@ -193,10 +196,22 @@ function withStagedExtract<E, T>(
         }
         staged = { table, rowIndexExpr: result.rowIndexExpr };
       } finally {
+        await closeParts(parts);
         for (const path of parts.paths) rmSync(path, { force: true });
       }
     },
   });
+}
+
+/**
+ * Stops a part writer (a no-op once it finished) and waits until its last file is closed. Only 'close' is awaited:
+ * an error the writer emits meanwhile is the extraction's, which extract() reports in its own words.
+ */
+async function closeParts(parts: CsvPartWriter): Promise<void> {
+  if (parts.closed) return;
+  const closed = new Promise<void>((resolve) => parts.once('close', () => resolve()));
+  parts.destroy();
+  await closed;
 }
 
 /** Appends a staged extract to bronze as one batch; returns the batch id and rows written. */

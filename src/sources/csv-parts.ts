@@ -58,8 +58,16 @@ export class CsvPartWriter extends Writable {
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    this.part?.destroy();
-    done(error);
+    const part = this.part;
+    this.part = undefined;
+    if (part === undefined || part.closed) {
+      done(error);
+      return;
+    }
+    // Closed only once the part's file is: after that no file of this writer is still being written, so the
+    // caller's cleanup of `paths` cannot miss one.
+    part.once('close', () => done(error));
+    part.destroy();
   }
 
   private async accept(chunk: Buffer): Promise<void> {
@@ -74,6 +82,8 @@ export class CsvPartWriter extends Writable {
       start = end + 1;
     }
     while (start < chunk.length) {
+      // Destroyed while a write was under way (the extraction failed): open no new part.
+      if (this.destroyed) return;
       if (this.part === undefined) await this.openPart(this.header);
       const room = this.options.partBytes - this.partSize;
       if (chunk.length - start < room) {
@@ -136,9 +146,11 @@ export class CsvPartWriter extends Writable {
   }
 
   private async writeToPart(bytes: Buffer): Promise<void> {
-    const part = this.part as WriteStream;
+    const part = this.part;
+    if (part === undefined) return; // destroyed meanwhile
     this.partSize += bytes.length;
-    if (!part.write(bytes)) await once(part, 'drain');
+    // A part destroyed while full never drains: its close ends the wait too.
+    if (!part.write(bytes)) await Promise.race([once(part, 'drain'), once(part, 'close')]);
   }
 
   private async closePart(): Promise<void> {
@@ -146,6 +158,8 @@ export class CsvPartWriter extends Writable {
     if (part === undefined) return;
     this.part = undefined;
     await new Promise<void>((resolve, reject) => part.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    // A part finished after the writer was destroyed is not handed on: whoever stages parts has stopped.
+    if (this.destroyed) return;
     this.options.onPart({ path: this.paths[this.paths.length - 1] as string, index: this.paths.length - 1, bytes: this.partSize });
   }
 }

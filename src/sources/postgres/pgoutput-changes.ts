@@ -110,8 +110,13 @@ export async function writeChanges(
       `COPY (SELECT data FROM pg_logical_slot_peek_binary_changes(${literal(opts.slot)}, ${literal(opts.uptoLsn)}::pg_lsn, NULL, 'proto_version', '1', 'publication_names', ${literal(opts.publication)})) TO STDOUT WITH (FORMAT binary)`,
     ),
   );
+  // `out` can be stopped from its side (the part being staged failed, and its stager destroyed the writer): stop
+  // reading then. The error goes to whoever stopped it; without this listener it would crash the process.
+  let stopped: Error | undefined;
+  out.on('error', (error: Error) => void (stopped ??= error));
   try {
     for await (const chunk of copy) {
+      if (out.destroyed) throw stopped ?? new Error('the change extract was stopped');
       rows.push(chunk as Buffer);
       await sink.drained();
     }

@@ -277,7 +277,16 @@ export class CsvSink {
   async drained(): Promise<void> {
     if (!this.backlog) return;
     this.backlog = false;
-    await new Promise<void>((resolve) => this.stream.once('drain', () => resolve()));
+    // A stream destroyed while full never drains: its close ends the wait too.
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
   }
 
   /** Hands the buffered bytes to the stream (which keeps them), and starts a fresh buffer. */
