@@ -117,6 +117,22 @@ describe('CSV part writer', () => {
     expect(made.filter((f) => !writer.paths.includes(f))).toEqual([]);
   });
 
+  it('waits for a full part file to drain without piling up listeners on it', async () => {
+    // 32 KB writes into one big part: every write fills the file stream's buffer, so every one waits for 'drain'.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const record = `${'x'.repeat(32 * 1024 - 1)}\n`;
+      const { parts } = await split([Buffer.from('v\n'), ...Array.from({ length: 40 }, () => Buffer.from(record))], 16 << 20);
+      expect(parts.map((p) => p.bytes)).toEqual([2 + 40 * 32 * 1024]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('gives one part holding the header when there are no records, or nothing at all', async () => {
     const headerOnly = await split([Buffer.from('id,name\n')], 10);
     expect(headerOnly.contents.map((c) => c.toString())).toEqual(['id,name\n']);

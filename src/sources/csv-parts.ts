@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { Writable } from 'node:stream';
+import { drainedOrClosed } from './drained.js';
 
 const QUOTE = 0x22;
 const NEWLINE = 0x0a;
@@ -149,8 +149,7 @@ export class CsvPartWriter extends Writable {
     const part = this.part;
     if (part === undefined) return; // destroyed meanwhile
     this.partSize += bytes.length;
-    // A part destroyed while full never drains: its close ends the wait too.
-    if (!part.write(bytes)) await Promise.race([once(part, 'drain'), once(part, 'close')]);
+    if (!part.write(bytes)) await drainedOrClosed(part);
   }
 
   private async closePart(): Promise<void> {

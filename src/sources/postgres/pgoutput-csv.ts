@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { drainedOrClosed } from '../drained.js';
 
 /**
  * pgoutput (protocol version 1) messages of one table, decoded straight from their bytes into the CSV lines of a
@@ -277,16 +278,7 @@ export class CsvSink {
   async drained(): Promise<void> {
     if (!this.backlog) return;
     this.backlog = false;
-    // A stream destroyed while full never drains: its close ends the wait too.
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('close', done);
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('close', done);
-    });
+    await drainedOrClosed(this.stream);
   }
 
   /** Hands the buffered bytes to the stream (which keeps them), and starts a fresh buffer. */
