@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { traceRow } from '../src/lineage/row-trace.js';
 import { ENGINES } from './helpers/engines.js';
 import { projectFile } from './helpers/project-files.js';
 import { PG_URL, PgFixture, requirePostgres } from './helpers/postgres.js';
@@ -64,6 +65,23 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
     expect((await silver())[0]).toEqual({ id: 1, status: 'suspended' });
     const audit = await p.audit();
     expect(audit.tables[0]).toMatchObject({ bronze: 9, silver: 3, deleteMarkers: 2, balanced: true });
+    // `refinery trace` says what removed a deleted key's rows (audit counts them as accounted for, so must trace).
+    const { plan, warehouse } = await p.open();
+    const fates = async (id: string) => (await traceRow(plan, warehouse, 'silver.customers', [id])).silver[0]?.bronze.map((b) => [b.batchId, b.sourceRow, b.fate]);
+    expect(await fates('2')).toEqual([
+      [1, 2, { kind: 'deleted', by: { batchId: 2, sourceFile: expect.any(String), sourceRow: 2 } }],
+      [2, 2, { kind: 'delete_marker' }],
+    ]);
+    expect(await fates('3')).toEqual([
+      [1, 3, { kind: 'deleted', by: { batchId: 2, sourceFile: expect.any(String), sourceRow: 3 } }],
+      [2, 3, { kind: 'delete_marker' }],
+      [2, 4, { kind: 'in_silver' }],
+    ]);
+    expect(await fates('1')).toEqual([
+      [1, 1, { kind: 'superseded', by: { batchId: 2, sourceFile: expect.any(String), sourceRow: 1 } }],
+      [2, 1, { kind: 'in_silver' }],
+      [3, 1, { kind: 'superseded', by: { batchId: 2, sourceFile: expect.any(String), sourceRow: 1 } }],
+    ]);
     // Incremental equals a full rebuild.
     const incremental = await p.rows(`SELECT * FROM silver.customers ORDER BY id`);
     await p.run({ fullRefresh: true, select: ['silver.customers'] });

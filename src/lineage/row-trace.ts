@@ -23,6 +23,8 @@ export interface RowRef {
 export type BronzeFate =
   | { readonly kind: 'in_silver' }
   | { readonly kind: 'superseded'; readonly by: RowRef }
+  /** Removed by a later delete marker of its key (from a database source), before any version now in silver. */
+  | { readonly kind: 'deleted'; readonly by: RowRef }
   | { readonly kind: 'quarantined'; readonly reason: string; readonly detail: string }
   /** In a batch the silver table has not processed yet. */
   | { readonly kind: 'pending' }
@@ -180,17 +182,22 @@ export async function traceSilver(warehouse: Warehouse, table: SilverPlan, match
   const silverT = silverExists ? d.table('silver', table.name) : `(SELECT NULL::BIGINT AS _batch_id, NULL::BIGINT AS _source_row, NULL::VARCHAR AS _source_file${table.key.map((k) => `, NULL AS ${q(k)}`).join('')} WHERE FALSE)`;
   const quarantineT = quarantineExists ? d.table('quarantine', table.name) : `(SELECT NULL::BIGINT AS _batch_id, NULL::BIGINT AS _source_row, NULL::VARCHAR AS _reason, NULL::VARCHAR AS _detail WHERE FALSE)`;
   const sameKey = (a: string, b: string): string => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
+  // The first delete marker of the same key that arrived after a row: what removed it, if nothing newer is in silver.
+  const deletes = keys.length > 0 && hasOp;
+  const after = (a: string, b: string): string => `(${a}._batch_id > ${b}._batch_id OR (${a}._batch_id = ${b}._batch_id AND ${a}._source_row > ${b}._source_row))`;
   const history = keys.length > 0 ? ` OR EXISTS (SELECT 1 FROM m WHERE ${keys.map((k) => `m.${k} IS NOT NULL`).join(' AND ')} AND ${sameKey('m', 'c')})` : '';
   const sql = `WITH c AS (${candidates}),
   m AS (SELECT * FROM c WHERE ${condition('c')})
   SELECT c._batch_id, c._source_file, c._source_row, c._reason AS would_reason, ${hasOp ? "coalesce(c._op, '') = 'delete'" : 'FALSE'} AS is_delete,
     ${bronzeColumns.map((b) => `c.${q(rawName(b.name))} AS ${q(`raw:${b.name}`)}`).join(', ')},
     s._batch_id IS NOT NULL AS in_silver, q._reason AS q_reason, q._detail AS q_detail,
-    ${keys.length > 0 ? 'w._batch_id AS w_batch, w._source_file AS w_file, w._source_row AS w_row' : 'NULL AS w_batch, NULL AS w_file, NULL AS w_row'}
+    ${keys.length > 0 ? 'w._batch_id AS w_batch, w._source_file AS w_file, w._source_row AS w_row' : 'NULL AS w_batch, NULL AS w_file, NULL AS w_row'},
+    ${deletes ? 'x._batch_id AS x_batch, x._source_file AS x_file, x._source_row AS x_row' : 'NULL AS x_batch, NULL AS x_file, NULL AS x_row'}
   FROM c
   LEFT JOIN ${silverT} s ON s._batch_id = c._batch_id AND s._source_row = c._source_row
   LEFT JOIN ${quarantineT} q ON q._batch_id = c._batch_id AND q._source_row = c._source_row
   ${keys.length > 0 ? `LEFT JOIN (SELECT DISTINCT ON (${keys.join(', ')}) * FROM ${silverT} ORDER BY ${keys.join(', ')}, _batch_id DESC, _source_row DESC) w ON ${sameKey('w', 'c')}` : ''}
+  ${deletes ? `LEFT JOIN LATERAL (SELECT dm._batch_id, dm._source_file, dm._source_row FROM c dm WHERE coalesce(dm._op, '') = 'delete' AND ${sameKey('dm', 'c')} AND ${after('dm', 'c')} ORDER BY dm._batch_id, dm._source_row LIMIT 1) x ON TRUE` : ''}
   WHERE ${condition('c')}${history}
   ORDER BY c._batch_id, c._source_file, c._source_row`;
   const { rows } = await warehouse.query(sql, params);
@@ -203,11 +210,18 @@ export async function traceSilver(warehouse: Warehouse, table: SilverPlan, match
     else if (replaced.has(ref.batchId)) fate = { kind: 'replaced' };
     else if (ref.batchId > last || !silverExists) fate = { kind: 'pending' };
     else if (r.is_delete === true) fate = { kind: 'delete_marker' };
-    else if (r.would_reason === null && r.w_batch !== null && r.w_batch !== undefined) fate = { kind: 'superseded', by: { batchId: Number(r.w_batch), sourceFile: String(r.w_file), sourceRow: Number(r.w_row) } };
+    else if (r.would_reason === null && r.x_batch !== null && r.x_batch !== undefined && (r.w_batch === null || r.w_batch === undefined || earlier(r.x_batch, r.x_row, r.w_batch, r.w_row))) {
+      fate = { kind: 'deleted', by: { batchId: Number(r.x_batch), sourceFile: String(r.x_file), sourceRow: Number(r.x_row) } };
+    } else if (r.would_reason === null && r.w_batch !== null && r.w_batch !== undefined) fate = { kind: 'superseded', by: { batchId: Number(r.w_batch), sourceFile: String(r.w_file), sourceRow: Number(r.w_row) } };
     else fate = { kind: 'unaccounted' };
     return { table: `bronze.${table.source}`, ...ref, raw, fate };
   });
   return { table: step, match, rows: silverRows, bronze };
+}
+
+/** Batch and row (a, b) arrived before (c, d). */
+function earlier(a: unknown, b: unknown, c: unknown, d: unknown): boolean {
+  return Number(a) < Number(c) || (Number(a) === Number(c) && Number(b) < Number(d));
 }
 
 function unknownColumn(table: string, column: string, known: readonly string[]): Error {

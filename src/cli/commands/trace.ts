@@ -37,6 +37,8 @@ export function describeFate(fate: BronzeFate): string {
       return `quarantined: ${fate.reason} — ${fate.detail}`;
     case 'replaced':
       return 'replaced: a newer version of the same file (or a newer full extract) took its place';
+    case 'deleted':
+      return `deleted: removed by the delete in batch ${fate.by.batchId} (${fate.by.sourceFile} row ${fate.by.sourceRow})`;
     case 'delete_marker':
       return 'a delete marker: it removed this key';
     case 'pending':
