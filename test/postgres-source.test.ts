@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RefineryError } from '../src/errors.js';
+import { previewRun } from '../src/incremental/run-preview.js';
 import { lsnValue } from '../src/sources/postgres/pgoutput-changes.js';
 import { ENGINES } from './helpers/engines.js';
 import { projectFile } from './helpers/project-files.js';
@@ -129,6 +130,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
     await fixture.sql(`DELETE FROM customers WHERE id = 2`);
     await fixture.sql(`INSERT INTO customers VALUES (2, 'Bob again', 'pending', now())`);
+    // `refinery plan` counts what waits in the slot, by kind, without consuming it.
+    const { plan, warehouse } = await project.open();
+    const [preview] = await previewRun(plan, warehouse);
+    expect(preview).toMatchObject({ changes: { inserts: 2, updates: 1, deletes: 1 }, reads: expect.stringMatching(/waiting in slot refinery_pgtest_crm: 2 inserts, 1 update, 1 delete$/) });
     const second = await project.run();
     expect(second.steps[0]?.message).toMatch(/^cdc: 4 changes up to /);
     expect(await project.rows(`SELECT id, name, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([

@@ -10,6 +10,7 @@ import { currentLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { previewConnector } from './connector-preview.js';
+import { plural } from '../text.js';
 
 /**
  * `refinery plan`: what the next run will read, per source, and roughly what it will do to silver — without
@@ -21,6 +22,8 @@ export interface SourcePreview {
   /** One plain sentence: what will be read. */
   readonly reads: string;
   readonly files?: readonly { readonly path: string; readonly status: 'new' | 'changed' | 'unchanged'; readonly bytes: number; readonly records?: number }[];
+  /** A cdc source: the changes waiting in its slot, by kind. */
+  readonly changes?: { readonly inserts: number; readonly updates: number; readonly deletes: number };
   /** Per silver table fed by this source: keys it will insert or update, and rows it will quarantine. */
   readonly silver?: readonly { readonly table: string; readonly inserts: number; readonly updates: number; readonly quarantined: number }[];
 }
@@ -140,8 +143,20 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const slot = await slotState(client, source.load.slot);
         if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
         const upto = await currentLsn(client);
-        const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`, [source.load.slot, upto, source.load.publication]);
-        return { source: source.name, kind: 'postgres', reads: `changes from LSN ${lsn} to ${upto}: about ${Number(rows[0]?.n ?? 0).toLocaleString('en-US')} replication messages waiting in slot ${source.load.slot}` };
+        // Counted by message kind (a pgoutput message's first byte: I, U or D), so begins, commits and relation
+        // descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot where it is.
+        const { rows } = await client.query<{ i: string; u: string; d: string }>(
+          `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS i, count(*) FILTER (WHERE get_byte(data, 0) = 85) AS u, count(*) FILTER (WHERE get_byte(data, 0) = 68) AS d
+           FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`,
+          [source.load.slot, upto, source.load.publication],
+        );
+        const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
+        return {
+          source: source.name,
+          kind: 'postgres',
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')}`,
+          changes,
+        };
       }
     }
   } finally {

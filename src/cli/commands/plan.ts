@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { previewRun } from '../../incremental/run-preview.js';
 import { action, withProject } from '../command-context.js';
 import { color, printJson, println } from '../output.js';
+import { plural } from '../../text.js';
 
 export function registerPlan(program: Command): void {
   program
@@ -19,7 +20,7 @@ export function registerPlan(program: Command): void {
           for (const p of previews) {
             println(`${color.bold(`bronze.${p.source}`)} reads ${p.reads}`);
             for (const f of p.files ?? []) if (f.status !== 'unchanged') println(`  ${f.status === 'new' ? color.green('+') : color.yellow('~')} ${f.path}${f.records === undefined ? '' : `: ${f.records.toLocaleString('en-US')} records`}`);
-            for (const s of p.silver ?? []) println(`  → ${s.table}: about ${s.inserts.toLocaleString('en-US')} new keys, ${s.updates.toLocaleString('en-US')} updated keys, ${s.quarantined.toLocaleString('en-US')} rows to quarantine`);
+            for (const s of p.silver ?? []) println(`  → ${s.table}: about ${plural(s.inserts, 'new key')}, ${plural(s.updates, 'updated key')}, ${plural(s.quarantined, 'row')} to quarantine`);
           }
           println(color.dim('Nothing was changed. `refinery run` does it.'));
           return 0;
