@@ -116,5 +116,9 @@ describe('incremental-load commands', () => {
     const progress = refinery(['compare-loads', '--rows', '200', '--changes', '5'], { cwd: root });
     expect(progress.code).toBe(0);
     expect(progress.stderr.split('\n').filter((l) => l.startsWith('[')).map((l) => l.slice(0, 5))).toEqual(['[1/5]', '[2/5]', '[3/5]', '[4/5]', '[5/5]']);
+    // Counts read as counts: thousands separated, right-aligned under their headers.
+    expect(progress.stdout).toMatch(/^full reload +\d+(\.\d)? m?s +\d+ +\d+ +\d{1,3}(,\d{3})+$/m);
+    const [header, , full] = progress.stdout.split('\n').filter((l) => l.includes('wall time') || l.startsWith('───') || l.startsWith('full reload'));
+    expect(full?.length).toBe(header?.length);
   });
 });

@@ -21,12 +21,13 @@ export function println(text = ''): void {
 }
 
 /** A plain text table; numbers right-aligned. */
-export function table(rows: readonly Record<string, unknown>[], columns?: readonly string[]): string {
+export function table(rows: readonly Record<string, unknown>[], columns?: readonly string[], options: { readonly right?: readonly string[] } = {}): string {
   const names = columns ?? (rows[0] ? Object.keys(rows[0]) : []);
   if (names.length === 0) return '(no columns)';
   const cells = rows.map((r) => names.map((n) => formatCell(r[n])));
   const widths = names.map((n, i) => Math.min(40, Math.max(n.length, ...cells.map((c) => visible(c[i] ?? '').length))));
-  const numeric = names.map((n) => rows.length > 0 && rows.every((r) => r[n] === null || typeof r[n] === 'number'));
+  // Numbers align right; so do columns the caller formatted itself (`right`), such as counts with separators.
+  const numeric = names.map((n) => options.right?.includes(n) || (rows.length > 0 && rows.every((r) => r[n] === null || typeof r[n] === 'number')));
   const pad = (text: string, i: number): string => {
     const width = widths[i] ?? 0;
     // Colour codes take no room on screen: measure and clip what is visible.

@@ -48,13 +48,13 @@ function render(report: CompareLoadsReport): void {
   const row = (m: LoadMeasurement): Record<string, unknown> => ({
     strategy: m.strategy,
     'wall time': formatDuration(m.wallMs),
-    'rows read': m.rowsRead,
-    'rows written': m.rowsWritten,
-    'bytes read': m.bytesRead,
+    'rows read': m.rowsRead.toLocaleString('en-US'),
+    'rows written': m.rowsWritten.toLocaleString('en-US'),
+    'bytes read': m.bytesRead.toLocaleString('en-US'),
   });
   println();
   println(color.bold(`${report.rows.toLocaleString('en-US')} customers yesterday, ${report.changes.toLocaleString('en-US')} status updates today: reload everything, or just the changes?`));
-  println(table([row(report.full), row(report.incremental)]));
+  println(table([row(report.full), row(report.incremental)], undefined, { right: ['wall time', 'rows read', 'rows written', 'bytes read'] }));
   println();
   println(`Incremental was ${color.bold(`${report.speedup.toFixed(1)}×`)} faster, reading ${((100 * report.incremental.bytesRead) / Math.max(report.full.bytesRead, 1)).toFixed(2)}% of the bytes.`);
   for (const t of report.tables) println(`  ${t.identical ? color.green('identical') : color.red('DIFFERENT')}  ${t.table} (${plural(t.fullRows, 'row')})`);
