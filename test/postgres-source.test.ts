@@ -305,6 +305,34 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(settled.confirmed).toBe(settled.stored);
   });
 
+  it('cdc: keeps the position its read stopped at, so WAL other tables wrote after the last change is not decoded again', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    slots.push(slot);
+    await project.run();
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
+    // After that change, WAL this source does not read: a table outside its publication.
+    await fixture.sql(`CREATE TABLE other (id int, filler text)`);
+    await fixture.sql(`INSERT INTO other SELECT i, repeat('x', 100) FROM generate_series(1, 20000) AS t(i)`);
+    const written = (await fixture.sql(`SELECT pg_current_wal_flush_lsn()::text AS l`)).rows[0]?.l as string;
+    const report = await project.run();
+    expect(report.steps[0]?.message).toMatch(/^cdc: 1 change up to /);
+    const stored = (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;
+    const confirmed = (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
+    expect(lsnValue(stored)).toBeGreaterThanOrEqual(lsnValue(written));
+    expect(confirmed).toBe(stored);
+    // And nothing is read twice or skipped: the next change arrives once, alone.
+    await fixture.sql(`UPDATE customers SET status = 'churned' WHERE id = 3`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to /);
+    expect(await bronze('id, status, _op, _batch_id')).toEqual([
+      { id: '1', status: 'active', _op: 'insert', _batch_id: 1 },
+      { id: '2', status: null, _op: 'insert', _batch_id: 1 },
+      { id: '3', status: 'pending', _op: 'insert', _batch_id: 1 },
+      { id: '1', status: 'inactive', _op: 'update', _batch_id: 2 },
+      { id: '3', status: 'churned', _op: 'update', _batch_id: 3 },
+    ]);
+  });
+
   it('cdc: drops a slot left behind by an earlier warehouse and starts clean', async () => {
     await setup({ strategy: 'cdc' });
     const slot = `refinery_pgtest_crm`;

@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, currentLsn, dropCdcSetup, ensureCdcSetup, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -424,13 +424,17 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+`,
     });
   }
-  const upto = await currentLsn(client);
+  const upto = await flushedLsn(client);
   const phase = `reading changes from slot ${slot} (${known} → ${upto})`;
   ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: phase });
   const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
   let lsn = upto;
   const rows = await withStagedExtract(ctx, source, columns, file, { changes: true, phase }, extract, async (tx, staged, batch) => {
-    lsn = batch.lastLsn ?? upto;
+    // The position kept (and acknowledged) is where this read stopped, not where its last change ended: every
+    // transaction committed before it came in this read. So the next read does not decode again the WAL other
+    // tables wrote after this table's last change, and the server need not keep it. A last commit record that
+    // straddles the stop ends after it, and then its end is the position.
+    lsn = batch.lastLsn !== undefined && lsnValue(batch.lastLsn) > lsnValue(upto) ? batch.lastLsn : upto;
     const loaded = batch.changes > 0 ? (await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc', label: `${label} (changes ${known} → ${lsn})`, changes: true })).rows : 0;
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;

@@ -6,7 +6,7 @@ import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
-import { currentLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { flushedLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { previewConnector } from './connector-preview.js';
@@ -142,7 +142,7 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const lsn = state.get('cdc_lsn');
         const slot = await slotState(client, source.load.slot);
         if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
-        const upto = await currentLsn(client);
+        const upto = await flushedLsn(client);
         // Counted by message kind (a pgoutput message's first byte: I, U or D), so begins, commits and relation
         // descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot where it is.
         const { rows } = await client.query<{ i: string; u: string; d: string }>(

@@ -64,8 +64,13 @@ export async function dropCdcSetup(client: pg.Client, slot: string, publication:
   return { droppedSlot: state.exists, droppedPublication: Boolean(rowCount) };
 }
 
-export async function currentLsn(client: pg.Client): Promise<string> {
-  const { rows } = await client.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+/**
+ * How far the server's WAL is flushed: where a read of the slot stops. Logical decoding reads only flushed WAL, and
+ * the write position (pg_current_wal_lsn) can be ahead of it: a read up to that could store a position past a
+ * commit it never saw, and the next read would skip that transaction.
+ */
+export async function flushedLsn(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ lsn: string }>(`SELECT pg_current_wal_flush_lsn()::text AS lsn`);
   return rows[0]?.lsn ?? '0/0';
 }
 
