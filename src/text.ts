@@ -13,3 +13,16 @@ export function formatCount(n: number): string {
 export function plural(n: number, word: string, pluralWord = `${word}s`): string {
   return `${formatCount(n)} ${n === 1 ? word : pluralWord}`;
 }
+
+/** `950 bytes`, `3.1 MB`, `1.2 GB` (powers of 1000, as disks are sold): a size people can take in at a glance. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 999.5) return plural(bytes, 'byte');
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}

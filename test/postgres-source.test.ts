@@ -133,7 +133,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     // `refinery plan` counts what waits in the slot, by kind, without consuming it.
     const { plan, warehouse } = await project.open();
     const [preview] = await previewRun(plan, warehouse);
-    expect(preview).toMatchObject({ changes: { inserts: 2, updates: 1, deletes: 1 }, reads: expect.stringMatching(/waiting in slot refinery_pgtest_crm: 2 inserts, 1 update, 1 delete$/) });
+    expect(preview).toMatchObject({ changes: { inserts: 2, updates: 1, deletes: 1 }, reads: expect.stringMatching(/waiting in slot refinery_pgtest_crm: 2 inserts, 1 update, 1 delete \(decoding /) });
     const second = await project.run();
     expect(second.steps[0]?.message).toMatch(/^cdc: 4 changes up to /);
     expect(await project.rows(`SELECT id, name, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
@@ -315,6 +315,12 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`CREATE TABLE other (id int, filler text)`);
     await fixture.sql(`INSERT INTO other SELECT i, repeat('x', 100) FROM generate_series(1, 20000) AS t(i)`);
     const written = (await fixture.sql(`SELECT pg_current_wal_flush_lsn()::text AS l`)).rows[0]?.l as string;
+    // plan says what the read will decode: all of that WAL (some 3 MB), for one change.
+    const { plan, warehouse } = await project.open();
+    const [preview] = await previewRun(plan, warehouse);
+    expect(preview).toMatchObject({ changes: { inserts: 0, updates: 1, deletes: 0 }, walBytes: expect.any(Number) });
+    expect(preview?.walBytes).toBeGreaterThan(2_000_000);
+    expect(preview?.reads).toMatch(/\(decoding \d+(\.\d)? MB of WAL the slot keeps on the server\)$/);
     const report = await project.run();
     expect(report.steps[0]?.message).toMatch(/^cdc: 1 change up to /);
     const stored = (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;

@@ -10,7 +10,7 @@ import { flushedLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { previewConnector } from './connector-preview.js';
-import { plural } from '../text.js';
+import { formatBytes, plural } from '../text.js';
 
 /**
  * `refinery plan`: what the next run will read, per source, and roughly what it will do to silver — without
@@ -24,6 +24,8 @@ export interface SourcePreview {
   readonly files?: readonly { readonly path: string; readonly status: 'new' | 'changed' | 'unchanged'; readonly bytes: number; readonly records?: number }[];
   /** A cdc source: the changes waiting in its slot, by kind. */
   readonly changes?: { readonly inserts: number; readonly updates: number; readonly deletes: number };
+  /** A cdc source: the WAL its slot keeps on the server, which the read decodes (every table's, not just this one's). */
+  readonly walBytes?: number;
   /** Per silver table fed by this source: keys it will insert or update, and rows it will quarantine. */
   readonly silver?: readonly { readonly table: string; readonly inserts: number; readonly updates: number; readonly quarantined: number }[];
 }
@@ -151,11 +153,16 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
           [source.load.slot, upto, source.load.publication],
         );
         const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
+        // What the read costs is the WAL it decodes, and logical decoding reads every table's: a quiet table in a
+        // busy database can have few changes behind gigabytes of WAL, which its slot also keeps on the server.
+        const { rows: held } = await client.query<{ bytes: string | null }>(`SELECT pg_wal_lsn_diff($1::pg_lsn, restart_lsn)::bigint AS bytes FROM pg_replication_slots WHERE slot_name = $2`, [upto, source.load.slot]);
+        const walBytes = Math.max(0, Number(held[0]?.bytes ?? 0));
         return {
           source: source.name,
           kind: 'postgres',
-          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')}`,
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)`,
           changes,
+          walBytes,
         };
       }
     }
