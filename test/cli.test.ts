@@ -31,14 +31,14 @@ describe('refinery CLI', () => {
 
     const run = refinery(['run', '--json'], { cwd: dir });
     expect(run.code).toBe(0);
-    const report = JSON.parse(run.stdout) as { runId: number; status: string; steps: { name: string; status: string; attempts: number; error: unknown }[] };
+    const report = JSON.parse(run.stdout) as { runId: number; status: string; steps: { name: string; reads?: string; status: string; attempts: number; error: unknown }[] };
     expect(report.status).toBe('success');
-    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
-      ['bronze.customers', 'success'],
-      ['bronze.orders', 'success'],
-      ['silver.customers', 'success'],
-      ['silver.orders', 'success'],
-      ['gold.customer_360', 'success'],
+    expect(report.steps.map((s) => [s.name, s.status, s.reads])).toEqual([
+      ['bronze.customers', 'success', 'files'],
+      ['bronze.orders', 'success', 'files'],
+      ['silver.customers', 'success', undefined],
+      ['silver.orders', 'success', undefined],
+      ['gold.customer_360', 'success', undefined],
     ]);
 
     const query = refinery(['query', 'SELECT c.customer_id, c.signup_date, s.updated_at, c.total_spend FROM gold.customer_360 c JOIN silver.customers s USING (customer_id) ORDER BY 1 LIMIT 1', '--json'], { cwd: dir });

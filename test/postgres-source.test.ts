@@ -57,9 +57,12 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/^✔ bronze\.crm +3 rows extracted\n +full extract: 3 rows$/m);
     expect(second.stdout).not.toContain('files ingested');
+    const json = refinery(['run', '--json'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL } });
+    expect((JSON.parse(json.stdout) as { steps: { name: string; reads?: string; rowsIn: number }[] }).steps[0]).toMatchObject({ name: 'bronze.crm', reads: 'database', rowsIn: 3 });
     expect(await project.rows(`SELECT batch_id, load_kind, rows FROM refinery.batches ORDER BY batch_id`)).toEqual([
       { batch_id: 1, load_kind: 'full', rows: 3 },
       { batch_id: 2, load_kind: 'full', rows: 3 },
+      { batch_id: 3, load_kind: 'full', rows: 3 },
     ]);
   });
 

@@ -24,6 +24,7 @@ export function runToJson(report: RunReport): Record<string, unknown> {
     steps: report.steps.map((s) => ({
       name: s.step,
       kind: s.kind,
+      ...(s.reads ? { reads: s.reads } : {}),
       status: s.status,
       attempts: s.attempts ?? 0,
       startedAt: s.startedAt ?? null,
