@@ -117,6 +117,49 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
     expect((await p.audit()).tables[0]?.balanced).toBe(true);
   });
 
+  it('cdc: a large value an update did not touch (TOASTed, so not sent) keeps its value, in bronze and silver', async () => {
+    fixture = new PgFixture();
+    // notes is stored out of line (EXTERNAL: no compression), so an update that leaves it alone does not send it.
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, notes text, updated_at timestamp)`);
+    await fixture.sql(`ALTER TABLE customers ALTER COLUMN notes SET STORAGE EXTERNAL`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', NULL, '2024-01-01')`);
+    p = TestProject.fromFiles(engine, {
+      'refinery.config.ts': projectFile({
+        name: 'pgsilver',
+        sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: 'cdc' } } },
+        silver: { customers: { from: 'crm', columns: { id: { type: 'integer' }, status: {}, notes: {}, updated_at: { type: 'timestamp' } }, key: 'id', latest: 'updated_at' } },
+      }),
+    });
+    slots.push('refinery_pgsilver_crm');
+    await p.run();
+    // Across runs: 1's notes untouched. Within one batch: 2 updated twice without notes, around an update that sets them.
+    await fixture.sql(`UPDATE customers SET status = 'churned', updated_at = '2024-01-02' WHERE id = 1`);
+    await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-02' WHERE id = 2`);
+    await fixture.sql(`UPDATE customers SET notes = repeat('c', 5000), updated_at = '2024-01-03' WHERE id = 2`);
+    await fixture.sql(`UPDATE customers SET status = 'active', updated_at = '2024-01-04' WHERE id = 2`);
+    await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-02' WHERE id = 3`);
+    await p.run();
+    await fixture.sql(`UPDATE customers SET status = 'active', updated_at = '2024-01-05' WHERE id = 1`);
+    await p.run();
+    const notes = (table: string) => p.rows(`SELECT CAST(id AS VARCHAR) AS id, status, left(notes, 1) AS n, length(notes) AS len FROM ${table} ORDER BY ${table.startsWith('bronze') ? '_batch_id, _source_row' : 'id'}`);
+    expect(await notes('bronze.crm')).toEqual([
+      { id: '1', status: 'active', n: 'a', len: 5000 },
+      { id: '2', status: 'active', n: 'b', len: 5000 },
+      { id: '3', status: 'active', n: null, len: null },
+      { id: '1', status: 'churned', n: 'a', len: 5000 },
+      { id: '2', status: 'paused', n: 'b', len: 5000 },
+      { id: '2', status: 'paused', n: 'c', len: 5000 },
+      { id: '2', status: 'active', n: 'c', len: 5000 },
+      { id: '3', status: 'paused', n: null, len: null },
+      { id: '1', status: 'active', n: 'a', len: 5000 },
+    ]);
+    expect(await notes('silver.customers')).toEqual([
+      { id: '1', status: 'active', n: 'a', len: 5000 },
+      { id: '2', status: 'active', n: 'c', len: 5000 },
+      { id: '3', status: 'paused', n: null, len: null },
+    ]);
+  });
+
   it('cdc + scd2: daily status changes become history; a delete closes the current version', async () => {
     await setup('cdc', { materialize: 'scd2' });
     await p.run();

@@ -154,7 +154,7 @@ function withStagedExtract<E, T>(
               file: part.path,
               format: 'csv',
               csv: { delimiter: ',', quote: '"', escape: '"', encoding: 'utf-8', nullString: EXTRACT_NULL },
-              columns: options.changes ? [...names, '_op', '_lsn'] : names,
+              columns: options.changes ? [...names, '_op', '_lsn', '_unchanged'] : names,
               stagingTable: table,
               append: part.index > 0,
             });
@@ -344,6 +344,45 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
   return { rows: result.rows, message: `snapshot: ${plural(result.byOp.insert ?? 0, 'insert')}, ${plural(result.byOp.update ?? 0, 'update')}, ${plural(result.byOp.delete ?? 0, 'delete')}` };
 }
 
+/**
+ * An update that leaves a large (TOASTed) value alone does not send it (see PgoutputCsvDecoder): the staged change
+ * has NULL there and the column's position in `_unchanged`. Loaded like that, silver would overwrite the value with
+ * NULL. The value is the key's previous one instead: from the latest earlier change in this batch that sent the
+ * column, else from the key's latest row in bronze (the snapshot or a change before, complete in turn). One UPDATE
+ * of the staged changes that need it, in SQL, before anything is hashed or written.
+ */
+async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], staged: StagedExtract): Promise<void> {
+  const d = ctx.warehouse.dialect;
+  const q = (n: string): string => d.quoteIdent(n);
+  const keys = source.key.map(q);
+  const stg = q(staged.table);
+  const sameKey = (a: string, b: string): string => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
+  // _unchanged holds positions in `names`, space-separated: padded with spaces, a LIKE finds one exactly.
+  const unsent = (row: string, position: number): string => `(' ' || ${row}._unchanged || ' ') LIKE '% ${position} %'`;
+  const filled = names.map((name, i) => ({ name, i })).filter(({ name }) => !source.key.includes(name));
+  const needing = `EXISTS (SELECT 1 FROM ${stg} x WHERE x._unchanged <> '' AND ${sameKey('x', 's')})`;
+  await tx.execute(
+    `UPDATE ${stg} AS t SET ${filled.map(({ name }) => `${q(name)} = f.${q(name)}`).join(', ')}
+     FROM (
+       SELECT w.rid, ${filled.map(({ name, i }) => `CASE WHEN ${unsent('w', i)} THEN (CASE WHEN w.src_${i} IS NOT NULL THEN s${i}.${q(name)} ELSE p.${q(name)} END) ELSE w.${q(name)} END AS ${q(name)}`).join(', ')}
+       FROM (
+         SELECT s.rowid AS rid, s.*,
+           ${filled.map(({ i }) => `max(CASE WHEN NOT ${unsent('s', i)} THEN s.rowid END) OVER (PARTITION BY ${keys.map((k) => `s.${k}`).join(', ')} ORDER BY s.rowid ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS src_${i}`).join(', ')}
+         FROM ${stg} s WHERE ${needing}
+       ) w
+       ${filled.map(({ i }) => `LEFT JOIN ${stg} s${i} ON s${i}.rowid = w.src_${i}`).join(' ')}
+       LEFT JOIN (
+         SELECT DISTINCT ON (${keys.map((k) => `b.${k}`).join(', ')}) b.*
+         FROM ${d.table('bronze', source.name)} b
+         WHERE EXISTS (SELECT 1 FROM ${stg} x WHERE x._unchanged <> '' AND ${sameKey('x', 'b')})
+         ORDER BY ${keys.map((k) => `b.${k}`).join(', ')}, b._batch_id DESC, b._source_row DESC
+       ) p ON ${sameKey('p', 'w')}
+       WHERE w._unchanged <> ''
+     ) f
+     WHERE t.rowid = f.rid`,
+  );
+}
+
 /** Appends rows of a temp table that already has the source's columns plus _op and _lsn. */
 async function loadFromTable(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], table: string, options: { loadKind: string; label: string }): Promise<{ rows: number }> {
   const d = ctx.warehouse.dialect;
@@ -435,6 +474,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     // tables wrote after this table's last change, and the server need not keep it. A last commit record that
     // straddles the stop ends after it, and then its end is the position.
     lsn = batch.lastLsn !== undefined && lsnValue(batch.lastLsn) > lsnValue(upto) ? batch.lastLsn : upto;
+    if (batch.changesWithUnsentValues > 0) await fillUnsentValues(ctx, tx, source, names, staged);
     const loaded = batch.changes > 0 ? (await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc', label: `${label} (changes ${known} → ${lsn})`, changes: true })).rows : 0;
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;

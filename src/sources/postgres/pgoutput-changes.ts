@@ -83,11 +83,13 @@ export function lsnValue(lsn: string): number {
 export interface ChangeBatch {
   readonly changes: number;
   readonly lastLsn?: string;
+  /** Changes with values the server did not send (listed in their _unchanged field; see PgoutputCsvDecoder). */
+  readonly changesWithUnsentValues: number;
 }
 
 /**
  * Writes the slot's pending changes for `table` (after `afterLsn`, up to `uptoLsn`) to `out` as CSV with the
- * table's columns plus _op and _lsn, in commit order. Values stay the server's text: nothing is parsed.
+ * table's columns plus _op, _lsn and _unchanged, in commit order. Values stay the server's text: nothing is parsed.
  *
  * The changes come as one binary COPY of the peeked messages — raw bytes, no per-row round trips or hex — and are
  * decoded straight into CSV (see pgoutput-csv.ts), so a backlog of a million changes never becomes a million objects.
@@ -105,7 +107,7 @@ export async function writeChanges(
   const [schema, name] = opts.table.split('.') as [string, string];
   const { out } = opts;
   const sink = new CsvSink(out);
-  sink.text(`${[...opts.columns, '_op', '_lsn'].map(csvField).join(',')}\n`);
+  sink.text(`${[...opts.columns, '_op', '_lsn', '_unchanged'].map(csvField).join(',')}\n`);
   const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink);
   const rows = new BinaryCopyRows((chunk, start, end) => decoder.message(chunk, start, end));
   const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
@@ -132,7 +134,7 @@ export async function writeChanges(
     throw error;
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { changes: decoder.changes, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}) };
+  return { changes: decoder.changes, changesWithUnsentValues: decoder.changesWithUnsentValues, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}) };
 }
 
 /** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */

@@ -3,9 +3,9 @@ import { drainedOrClosed } from '../drained.js';
 
 /**
  * pgoutput (protocol version 1) messages of one table, decoded straight from their bytes into the CSV lines of a
- * change extract: the table's columns, then _op and _lsn. No object per change and no text decoding — values are
- * copied as the server sent them (its text form), quoted when CSV needs it — which is what lets a million changes
- * stream in seconds. Message formats: https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
+ * change extract: the table's columns, then _op, _lsn and _unchanged. No object per change and no text decoding —
+ * values are copied as the server sent them (its text form), quoted when CSV needs it — which is what lets a million
+ * changes stream in seconds. Message formats: https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
  *
  * A change belongs to its transaction. The transaction's commit LSN — which its Begin already carries — orders
  * changes and is written as each line's _lsn, so lines go straight to the file as they are decoded, with no
@@ -16,7 +16,7 @@ import { drainedOrClosed } from '../drained.js';
 export class PgoutputCsvDecoder {
   /** Per relation id: for each wanted column, its position in the relation (-1: not there), and its key flags. */
   private readonly relations = new Map<number, { positions: number[]; key: boolean[] } | null>();
-  /** The current transaction's `,<commit LSN>\n`, ending each of its lines; undefined when it is dropped. */
+  /** The current transaction's commit LSN, written as each of its lines' _lsn; undefined when it is dropped. */
   private suffix: Buffer | undefined;
   private readonly fieldStart: number[] = [];
   private readonly fieldEnd: number[] = [];
@@ -26,6 +26,12 @@ export class PgoutputCsvDecoder {
   private oldKind: number[] = [];
   changes = 0;
   lastLsn: string | undefined;
+  /**
+   * Changes with a value the server did not send: an update that left a TOASTed (large, stored out of line) value
+   * alone carries no copy of it. Such a line lists the positions of those columns in its _unchanged field, and the
+   * value is taken from the key's previous row when the batch is loaded; it is not NULL.
+   */
+  changesWithUnsentValues = 0;
 
   constructor(
     private readonly schema: string,
@@ -43,7 +49,7 @@ export class PgoutputCsvDecoder {
         // B: Begin — final (commit) LSN (8), commit time (8), xid (4)
         const hi = m.readUInt32BE(start + 1);
         const lo = m.readUInt32BE(start + 5);
-        this.suffix = hi * 2 ** 32 + lo >= this.after ? Buffer.from(`${lsnText(hi, lo)}\n`) : undefined;
+        this.suffix = hi * 2 ** 32 + lo >= this.after ? Buffer.from(lsnText(hi, lo)) : undefined;
         return;
       }
       case 0x43: // C: Commit — flags (1), commit LSN (8), end LSN (8), time (8)
@@ -120,8 +126,10 @@ export class PgoutputCsvDecoder {
     }
     const p = this.out;
     const { positions, key } = relation;
-    // Room for the whole line: every value at most doubled and quoted, a \N or a comma per column, op and LSN.
-    p.reserve(2 * (end - start) + 4 * positions.length + this.suffix.length + 16);
+    // Room for the whole line: every value at most doubled and quoted, a \N or a comma per column, op and LSN, and
+    // the positions of unsent values (up to five digits and a space each).
+    p.reserve(2 * (end - start) + 10 * positions.length + this.suffix.length + 16);
+    let unsent: number[] | undefined;
     for (let i = 0; i < positions.length; i++) {
       if (i > 0) p.byte(0x2c);
       const position = positions[i] as number;
@@ -133,12 +141,20 @@ export class PgoutputCsvDecoder {
         start = this.oldStart[position] as number;
         end = this.oldEnd[position] as number;
       }
-      // NULL, a value not sent (unchanged TOAST without the old row), and a non-key column of a key-only row.
+      // A value not sent (unchanged TOAST, without the old row to take it from): NULL here, listed in _unchanged.
+      if (kind === 0x75) (unsent ??= []).push(i);
+      // NULL, a value not sent, and a non-key column of a key-only row.
       if ((kind !== 0x74 && kind !== 0x62) || (keysOnly && !key[position])) p.nullMarker();
       else p.field(m, start, end);
     }
     p.append(tag === 0x49 ? INSERT : tag === 0x55 ? UPDATE : DELETE);
     p.append(this.suffix);
+    p.byte(0x2c);
+    if (unsent) {
+      p.ascii(unsent.join(' '));
+      this.changesWithUnsentValues++;
+    }
+    p.byte(0x0a);
     this.changes++;
   }
 
@@ -233,6 +249,11 @@ export class CsvSink {
 
   byte(b: number): void {
     this.buffer[this.length++] = b;
+  }
+
+  /** ASCII text that needs no quoting (digits, spaces), written unchecked: reserve() the room first. */
+  ascii(text: string): void {
+    for (let i = 0; i < text.length; i++) this.buffer[this.length++] = text.charCodeAt(i);
   }
 
   /** The extract's NULL marker (\N), unquoted. */
