@@ -342,6 +342,31 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     ]);
   });
 
+  it('cdc: a truncated source table stops the step with the fix, loading nothing, until a new snapshot', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = `refinery_pgtest_crm`;
+    slots.push(slot);
+    await project.run();
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
+    await fixture.sql(`TRUNCATE customers`);
+    await fixture.sql(`INSERT INTO customers VALUES (7, 'Gus', 'active', now())`);
+    const confirmed = async () => (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
+    const before = await confirmed();
+    const failed = await project.run();
+    expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_truncated', hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' } });
+    expect(failed.steps[0]?.message).toMatch(/was truncated at the source \(in the transaction committed at [0-9A-F]+\/[0-9A-F]+\)/);
+    expect(await bronze('id, _batch_id')).toEqual([
+      { id: '1', _batch_id: 1 },
+      { id: '2', _batch_id: 1 },
+      { id: '3', _batch_id: 1 },
+    ]);
+    expect(await confirmed()).toBe(before);
+    // The fix the hint gives: a new snapshot holds what the table holds now.
+    const refreshed = await project.run({ fullRefresh: true, select: ['bronze.crm+'] });
+    expect(refreshed.steps[0]).toMatchObject({ status: 'success', rowsIn: 1 });
+    expect((await project.run()).steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
+  });
+
   it('cdc: drops a slot left behind by an earlier warehouse and starts clean', async () => {
     await setup({ strategy: 'cdc' });
     const slot = `refinery_pgtest_crm`;

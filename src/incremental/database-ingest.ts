@@ -469,6 +469,17 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
   const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
   let lsn = upto;
   const rows = await withStagedExtract(ctx, source, columns, file, { changes: true, phase }, extract, async (tx, staged, batch) => {
+    if (batch.truncatedAt !== undefined) {
+      // A truncate arrives as one message, not as a delete per row: applying the changes around it as if it had not
+      // happened would leave silver with rows the source no longer has. Nothing is loaded and the slot stays put.
+      throw new RefineryError('pipeline', {
+        code: 'cdc_truncated',
+        step: `bronze.${source.name}`,
+        value: batch.truncatedAt,
+        message: `${source.table} was truncated at the source (in the transaction committed at ${batch.truncatedAt}); a change stream does not say which rows that removed, so no change of this read was loaded.`,
+        hint: `Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.${source.name}+`,
+      });
+    }
     // The position kept (and acknowledged) is where this read stopped, not where its last change ended: every
     // transaction committed before it came in this read. So the next read does not decode again the WAL other
     // tables wrote after this table's last change, and the server need not keep it. A last commit record that

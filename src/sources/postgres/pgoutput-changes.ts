@@ -85,6 +85,8 @@ export interface ChangeBatch {
   readonly lastLsn?: string;
   /** Changes with values the server did not send (listed in their _unchanged field; see PgoutputCsvDecoder). */
   readonly changesWithUnsentValues: number;
+  /** The commit LSN of a transaction that truncated the table, if one is in this read. */
+  readonly truncatedAt?: string;
 }
 
 /**
@@ -134,7 +136,7 @@ export async function writeChanges(
     throw error;
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { changes: decoder.changes, changesWithUnsentValues: decoder.changesWithUnsentValues, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}) };
+  return { changes: decoder.changes, changesWithUnsentValues: decoder.changesWithUnsentValues, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}), ...(decoder.truncatedAt ? { truncatedAt: decoder.truncatedAt } : {}) };
 }
 
 /** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */

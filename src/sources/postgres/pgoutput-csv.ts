@@ -32,6 +32,8 @@ export class PgoutputCsvDecoder {
    * value is taken from the key's previous row when the batch is loaded; it is not NULL.
    */
   changesWithUnsentValues = 0;
+  /** The commit LSN of the first transaction that truncated the table, if one did: no change lists what it removed. */
+  truncatedAt: string | undefined;
 
   constructor(
     private readonly schema: string,
@@ -64,13 +66,23 @@ export class PgoutputCsvDecoder {
       case 0x44: // D: Delete
         this.change(m, tag, start, end);
         return;
+      case 0x54: // T: Truncate — relation count (4), options (1), relation ids (4 each)
+        this.truncate(m, start);
+        return;
       case 0x4f: // O: Origin
       case 0x59: // Y: Type
-      case 0x54: // T: Truncate
       case 0x4d: // M: logical decoding message
         return;
       default:
         throw new Error(`unknown pgoutput message '${String.fromCharCode(tag ?? 0)}'`);
+    }
+  }
+
+  private truncate(m: Buffer, start: number): void {
+    if (this.suffix === undefined) return;
+    const count = m.readInt32BE(start + 1);
+    for (let i = 0; i < count; i++) {
+      if (this.relations.get(m.readInt32BE(start + 6 + 4 * i))) this.truncatedAt ??= this.suffix.toString('latin1');
     }
   }
 
