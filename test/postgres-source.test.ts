@@ -367,6 +367,27 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect((await project.run()).steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
   });
 
+  it('cdc: leaves out generated columns, which the change stream does not carry, and says so; naming one is an error', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, name text, status text, updated_at timestamp, shout text GENERATED ALWAYS AS (upper(name)) STORED)`);
+    await fixture.sql(`INSERT INTO customers (id, name, status, updated_at) VALUES (1, 'Ann', 'active', '2024-01-01')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }) });
+    slots.push('refinery_pgtest_crm');
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 1 row; .*; generated column shout left out \(the change stream does not carry it\)$/);
+    await fixture.sql(`UPDATE customers SET name = 'Anna' WHERE id = 1`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to \S+; generated column shout left out/);
+    expect(await project.rows(`SELECT count(*) AS n FROM information_schema.columns WHERE table_schema = 'bronze' AND table_name = 'crm' AND column_name = 'shout'`)).toEqual([{ n: 0 }]);
+    expect(await bronze('id, name, _op')).toEqual([
+      { id: '1', name: 'Ann', _op: 'insert' },
+      { id: '1', name: 'Anna', _op: 'update' },
+    ]);
+    await project.dispose();
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }, { columns: ['id', 'name', 'shout'] }) });
+    const named = await project.run();
+    expect(named.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_generated_column', path: 'sources.crm.columns' } });
+    expect(named.steps[0]?.message).toContain('is a generated column, and PostgreSQL\'s change stream does not carry generated columns');
+  });
+
   it('cdc: drops a slot left behind by an earlier warehouse and starts clean', async () => {
     await setup({ strategy: 'cdc' });
     const slot = `refinery_pgtest_crm`;

@@ -421,9 +421,23 @@ async function assertUniqueKeys(ctx: StepContext, tx: SqlSession, source: Databa
   }
 }
 
-async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: PostgresSourcePlan, columns: TableColumn[], file: string, label: string, state: Map<string, string>) {
+async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: PostgresSourcePlan, picked: TableColumn[], file: string, label: string, state: Map<string, string>) {
   const { client } = extractor;
   const { slot, publication } = source.load;
+  // pgoutput leaves generated columns out of every change, so after the snapshot they would read NULL and silver
+  // would take that NULL: they are not extracted at all, and the step says so. Named in `columns`, they are an error.
+  const generated = picked.filter((c) => c.generated).map((c) => c.name);
+  if (generated.length > 0 && source.columns.length > 0) {
+    throw new RefineryError('config', {
+      code: 'cdc_generated_column',
+      path: `sources.${source.name}.columns`,
+      value: generated.join(', '),
+      message: `${source.table}.${generated[0]} is a generated column, and PostgreSQL's change stream does not carry generated columns: after the snapshot it would always read NULL.`,
+      hint: `Leave ${generated.join(', ')} out of columns and compute it in silver or gold, or use strategy 'cursor' or 'snapshot'.`,
+    });
+  }
+  const columns = picked.filter((c) => !c.generated);
+  const leftOut = generated.length > 0 ? `; generated ${generated.length === 1 ? 'column' : 'columns'} ${generated.join(', ')} left out (the change stream does not carry ${generated.length === 1 ? 'it' : 'them'})` : '';
   const names = columns.map((c) => c.name);
   const known = state.get('cdc_lsn');
   if (known === undefined || ctx.fullRefresh) {
@@ -452,7 +466,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       await writeSourceState(tx, source.name, { cdc_lsn: setup.lsn, slot }, ctx.clock.now());
       return loaded;
     });
-    return { rows, message: `cdc: initial snapshot of ${plural(rows, 'row')}; slot ${slot} created at ${setup.lsn}${leftBehind ? ' (a slot left behind by an earlier warehouse was dropped first)' : ''}` };
+    return { rows, message: `cdc: initial snapshot of ${plural(rows, 'row')}; slot ${slot} created at ${setup.lsn}${leftBehind ? ' (a slot left behind by an earlier warehouse was dropped first)' : ''}${leftOut}` };
   }
   const current = await slotState(client, slot);
   if (!current.exists) {
@@ -490,6 +504,6 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;
   });
-  return { rows, message: `cdc: ${plural(rows, 'change')} up to ${lsn}`, afterCommit: () => acknowledge(client, slot, lsn) };
+  return { rows, message: `cdc: ${plural(rows, 'change')} up to ${lsn}${leftOut}`, afterCommit: () => acknowledge(client, slot, lsn) };
 }
 

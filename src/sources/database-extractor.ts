@@ -30,6 +30,8 @@ export interface TableColumn {
   readonly name: string;
   /** The server's type name, e.g. 'timestamp without time zone' (PostgreSQL) or 'datetime' (MySQL). */
   readonly type: string;
+  /** A generated column (computed by the server from others): PostgreSQL's change stream does not carry it. */
+  readonly generated?: boolean;
 }
 
 /**

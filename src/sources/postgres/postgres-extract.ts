@@ -11,14 +11,14 @@ export { EXTRACT_NULL, type TableColumn };
 
 export async function tableColumns(client: pg.Client, table: string): Promise<TableColumn[]> {
   const [schema, name] = table.split('.') as [string, string];
-  const { rows } = await client.query<{ column_name: string; data_type: string }>(
-    `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+  const { rows } = await client.query<{ column_name: string; data_type: string; is_generated: string }>(
+    `SELECT column_name, data_type, is_generated FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
     [schema, name],
   );
   if (rows.length === 0) {
     throw new RefineryError('pipeline', { code: 'source_table_missing', message: `The table ${table} does not exist (or this user cannot see it).`, hint: 'Check the table name under sources.<name>.table and the user\'s privileges.' });
   }
-  return rows.map((r) => ({ name: r.column_name, type: r.data_type }));
+  return rows.map((r) => ({ name: r.column_name, type: r.data_type, ...(r.is_generated === 'ALWAYS' ? { generated: true } : {}) }));
 }
 
 /**
