@@ -117,6 +117,31 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
     expect((await p.audit()).tables[0]?.balanced).toBe(true);
   });
 
+  it('cdc: an update that changes the key removes the old key from silver; with REPLICA IDENTITY FULL too, other updates stay updates', async () => {
+    await setup('cdc');
+    await p.run();
+    await fixture.sql(`UPDATE customers SET id = 10, status = 'moved', updated_at = '2024-01-02' WHERE id = 1`);
+    await fixture.sql(`ALTER TABLE customers REPLICA IDENTITY FULL`);
+    await fixture.sql(`UPDATE customers SET id = 20, updated_at = '2024-01-02' WHERE id = 2`);
+    await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-02' WHERE id = 3`);
+    const second = await p.run();
+    expect(second.steps[0]?.message).toMatch(/^cdc: 5 changes up to /);
+    expect(await p.rows(`SELECT id, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
+      { id: '1', status: null, _op: 'delete' },
+      { id: '10', status: 'moved', _op: 'insert' },
+      // A full old row comes with the delete of the old key.
+      { id: '2', status: 'active', _op: 'delete' },
+      { id: '20', status: 'active', _op: 'insert' },
+      { id: '3', status: 'paused', _op: 'update' },
+    ]);
+    expect(await silver()).toEqual([
+      { id: 3, status: 'paused' },
+      { id: 10, status: 'moved' },
+      { id: 20, status: 'active' },
+    ]);
+    expect((await p.audit()).tables[0]?.balanced).toBe(true);
+  });
+
   it('cdc: a large value an update did not touch (TOASTed, so not sent) keeps its value, in bronze and silver', async () => {
     fixture = new PgFixture();
     // notes is stored out of line (EXTERNAL: no compression), so an update that leaves it alone does not send it.

@@ -480,7 +480,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
   const upto = await flushedLsn(client);
   const phase = `reading changes from slot ${slot} (${known} → ${upto})`;
   ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: phase });
-  const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
+  const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, key: source.key, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
   let lsn = upto;
   const rows = await withStagedExtract(ctx, source, columns, file, { changes: true, phase }, extract, async (tx, staged, batch) => {
     if (batch.truncatedAt !== undefined) {

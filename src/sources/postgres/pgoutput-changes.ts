@@ -98,7 +98,7 @@ export interface ChangeBatch {
  */
 export async function writeChanges(
   client: pg.Client,
-  opts: { slot: string; publication: string; table: string; columns: readonly string[]; afterLsn: string; uptoLsn: string; out: Writable; decodingMemory?: string },
+  opts: { slot: string; publication: string; table: string; columns: readonly string[]; key?: readonly string[]; afterLsn: string; uptoLsn: string; out: Writable; decodingMemory?: string },
 ): Promise<ChangeBatch> {
   // Decoding keeps each transaction's changes in memory until its commit and spills them to disk beyond this
   // limit; a bulk UPDATE of a million rows decodes in half the time when it fits. The setting is this session's
@@ -110,7 +110,7 @@ export async function writeChanges(
   const { out } = opts;
   const sink = new CsvSink(out);
   sink.text(`${[...opts.columns, '_op', '_lsn', '_unchanged'].map(csvField).join(',')}\n`);
-  const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink);
+  const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink, opts.key ?? []);
   const rows = new BinaryCopyRows((chunk, start, end) => decoder.message(chunk, start, end));
   const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
   // COPY takes no parameters: the slot and publication names are checked identifiers, the LSN is the server's own.

@@ -15,7 +15,7 @@ import { drainedOrClosed } from '../drained.js';
  */
 export class PgoutputCsvDecoder {
   /** Per relation id: for each wanted column, its position in the relation (-1: not there), and its key flags. */
-  private readonly relations = new Map<number, { positions: number[]; key: boolean[] } | null>();
+  private readonly relations = new Map<number, Relation | null>();
   /** The current transaction's commit LSN, written as each of its lines' _lsn; undefined when it is dropped. */
   private suffix: Buffer | undefined;
   private readonly fieldStart: number[] = [];
@@ -41,6 +41,8 @@ export class PgoutputCsvDecoder {
     private readonly columns: readonly string[],
     private readonly after: number,
     private readonly out: CsvSink,
+    /** The warehouse's key for the table (the source's `key`): an update that changes it is a delete and an insert. */
+    private readonly keyColumns: readonly string[] = [],
   ) {}
 
   /** One message: `m` from `start` to `end` (a view into the stream's chunk: no object per message). */
@@ -108,7 +110,7 @@ export class PgoutputCsvDecoder {
       names.push(cstring());
       at += 8; // type oid, type modifier
     }
-    this.relations.set(id, schema === this.schema && name === this.table ? { positions: this.columns.map((c) => names.indexOf(c)), key } : null);
+    this.relations.set(id, schema === this.schema && name === this.table ? { positions: this.columns.map((c) => names.indexOf(c)), key, keyPositions: this.keyColumns.map((c) => names.indexOf(c)).filter((p) => p >= 0) } : null);
   }
 
   private change(m: Buffer, tag: number, start: number, end: number): void {
@@ -116,38 +118,69 @@ export class PgoutputCsvDecoder {
     if (relation === undefined) throw new Error('pgoutput change for a relation it has not described');
     if (relation === null || this.suffix === undefined) return;
     let at = start + 5;
-    let keysOnly = false;
-    let withOld = false;
     if (tag === 0x49) {
-      at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
-    } else {
-      const sub = m[at];
-      if (tag === 0x44) {
-        // A delete carries the old key (K) or, with REPLICA IDENTITY FULL, the whole old row (O).
-        keysOnly = sub === 0x4b;
-        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
-      } else if (sub === 0x4e) {
-        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
-      } else {
-        // K (key changed) or O (full old row), then N and the new row; an unchanged TOASTed value of the new row
-        // is the old row's value when the old row came along.
-        withOld = sub === 0x4f;
-        at = this.tuple(m, at + 1, this.oldStart, this.oldEnd, this.oldKind);
-        at = this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
-      }
+      this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      this.line(m, end - start, relation, false, false, INSERT);
+      return;
     }
+    const sub = m[at];
+    if (tag === 0x44) {
+      // A delete carries the old key (K) or, with REPLICA IDENTITY FULL, the whole old row (O).
+      this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      this.line(m, end - start, relation, sub === 0x4b, false, DELETE);
+      return;
+    }
+    if (sub === 0x4e) {
+      this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+      this.line(m, end - start, relation, false, false, UPDATE);
+      return;
+    }
+    // K (the key changed) or O (full old row), then N and the new row; an unchanged TOASTed value of the new row is
+    // the old row's value when the old row came along.
+    at = this.tuple(m, at + 1, this.oldStart, this.oldEnd, this.oldKind);
+    this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
+    if (this.keyChanged(m, relation.keyPositions)) {
+      // A new key is another row to the warehouse: the old key's row goes (a delete of the old key, as Debezium has
+      // it) and the new one comes. As an update of the new key alone, silver would keep the old key's row too.
+      this.line(m, end - start, relation, sub === 0x4b, false, DELETE, true);
+      this.line(m, end - start, relation, false, sub === 0x4f, INSERT);
+    } else this.line(m, end - start, relation, false, sub === 0x4f, UPDATE);
+  }
+
+  /**
+   * Whether the warehouse's key differs between the old tuple and the new one. Only values both tuples carry are
+   * compared: a key-only old tuple holds the server's replica identity, which may not cover the warehouse's key.
+   */
+  private keyChanged(m: Buffer, keyPositions: readonly number[]): boolean {
+    for (const c of keyPositions) {
+      const [a, b] = [this.oldKind[c], this.fieldKind[c]];
+      if ((a !== 0x74 && a !== 0x62) || (b !== 0x74 && b !== 0x62)) continue;
+      if (m.compare(m, this.oldStart[c], this.oldEnd[c], this.fieldStart[c], this.fieldEnd[c]) !== 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Writes one CSV line from the parsed new tuple (or, with `fromOld`, the old one): `keysOnly` leaves non-key
+   * columns NULL (a key-only old tuple), `withOld` takes unsent values of the new tuple from the old one.
+   */
+  private line(m: Buffer, size: number, relation: Relation, keysOnly: boolean, withOld: boolean, op: Buffer, fromOld = false): void {
     const p = this.out;
+    const suffix = this.suffix as Buffer;
     const { positions, key } = relation;
+    const starts = fromOld ? this.oldStart : this.fieldStart;
+    const ends = fromOld ? this.oldEnd : this.fieldEnd;
+    const kinds = fromOld ? this.oldKind : this.fieldKind;
     // Room for the whole line: every value at most doubled and quoted, a \N or a comma per column, op and LSN, and
     // the positions of unsent values (up to five digits and a space each).
-    p.reserve(2 * (end - start) + 10 * positions.length + this.suffix.length + 16);
+    p.reserve(2 * size + 10 * positions.length + suffix.length + 16);
     let unsent: number[] | undefined;
     for (let i = 0; i < positions.length; i++) {
       if (i > 0) p.byte(0x2c);
       const position = positions[i] as number;
-      let kind = position < 0 ? 0x6e : (this.fieldKind[position] as number);
-      let start = this.fieldStart[position] as number;
-      let end = this.fieldEnd[position] as number;
+      let kind = position < 0 ? 0x6e : (kinds[position] as number);
+      let start = starts[position] as number;
+      let end = ends[position] as number;
       if (kind === 0x75 && withOld) {
         kind = this.oldKind[position] as number;
         start = this.oldStart[position] as number;
@@ -159,8 +192,8 @@ export class PgoutputCsvDecoder {
       if ((kind !== 0x74 && kind !== 0x62) || (keysOnly && !key[position])) p.nullMarker();
       else p.field(m, start, end);
     }
-    p.append(tag === 0x49 ? INSERT : tag === 0x55 ? UPDATE : DELETE);
-    p.append(this.suffix);
+    p.append(op);
+    p.append(suffix);
     p.byte(0x2c);
     if (unsent) {
       p.ascii(unsent.join(' '));
@@ -189,6 +222,13 @@ export class PgoutputCsvDecoder {
     }
     return at;
   }
+}
+
+/** A described relation of the wanted table: per wanted column its position (-1: not there), key flags, key columns. */
+interface Relation {
+  readonly positions: number[];
+  readonly key: boolean[];
+  readonly keyPositions: number[];
 }
 
 /**
