@@ -352,6 +352,9 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`INSERT INTO customers VALUES (7, 'Gus', 'active', now())`);
     const confirmed = async () => (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
     const before = await confirmed();
+    // plan says so before the run does.
+    const { plan, warehouse } = await project.open();
+    expect((await previewRun(plan, warehouse))[0]?.reads).toMatch(/; 1 TRUNCATE waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze\.crm\+$/);
     const failed = await project.run();
     expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_truncated', hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' } });
     expect(failed.steps[0]?.message).toMatch(/was truncated at the source \(in the transaction committed at [0-9A-F]+\/[0-9A-F]+\)/);

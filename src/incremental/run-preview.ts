@@ -147,8 +147,9 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const upto = await flushedLsn(client);
         // Counted by message kind (a pgoutput message's first byte: I, U or D), so begins, commits and relation
         // descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot where it is.
-        const { rows } = await client.query<{ i: string; u: string; d: string }>(
-          `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS i, count(*) FILTER (WHERE get_byte(data, 0) = 85) AS u, count(*) FILTER (WHERE get_byte(data, 0) = 68) AS d
+        const { rows } = await client.query<{ i: string; u: string; d: string; t: string }>(
+          `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS i, count(*) FILTER (WHERE get_byte(data, 0) = 85) AS u, count(*) FILTER (WHERE get_byte(data, 0) = 68) AS d,
+             count(*) FILTER (WHERE get_byte(data, 0) = 84) AS t
            FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`,
           [source.load.slot, upto, source.load.publication],
         );
@@ -157,10 +158,13 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // busy database can have few changes behind gigabytes of WAL, which its slot also keeps on the server.
         const { rows: held } = await client.query<{ bytes: string | null }>(`SELECT pg_wal_lsn_diff($1::pg_lsn, restart_lsn)::bigint AS bytes FROM pg_replication_slots WHERE slot_name = $2`, [upto, source.load.slot]);
         const walBytes = Math.max(0, Number(held[0]?.bytes ?? 0));
+        // A truncate stops the run (cdc_truncated): say so now, with the fix.
+        const truncates = Number(rows[0]?.t ?? 0);
+        const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';
         return {
           source: source.name,
           kind: 'postgres',
-          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)`,
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${truncated}`,
           changes,
           walBytes,
         };
