@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpSourceConfig, ProjectConfig } from '../src/config/types.js';
 import { renderStep } from '../src/cli/render-run.js';
@@ -291,8 +292,8 @@ describe.each(ENGINES)('HTTP JSON source on $name', (engine) => {
     setup({ url: api.url('/changes'), records: 'data', load: { strategy: 'cursor', param: 'updated_since', field: 'updated' } });
     const first = await run();
     expect(first.steps[0]?.message).toBe('cursor updated: 3 new or changed records of 3 read (1 page); watermark (none) → 2024-01-20');
-    // What `refinery run` prints for it: records fetched, not "0 files ingested".
-    expect(renderStep(first.steps[0] as StepOutcome).split('\n')[0]).toMatch(/^✔ bronze\.\w+ +3 rows fetched$/);
+    // What `refinery run` prints for it: records fetched, not "0 files ingested" (colours or not: CI=true turns them on).
+    expect(stripVTControlCharacters(renderStep(first.steps[0] as StepOutcome)).split('\n')[0]).toMatch(/^✔ bronze\.\w+ +3 rows fetched$/);
     // Another record on the watermark's day, and a change to an older one.
     rows.push({ ...(CUSTOMERS[3] as (typeof rows)[number]) });
     (rows[0] as (typeof rows)[number]).tier = 'standard';

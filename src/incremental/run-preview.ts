@@ -145,8 +145,8 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const slot = await slotState(client, source.load.slot);
         if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
         const upto = await flushedLsn(client);
-        // Counted by message kind (a pgoutput message's first byte: I, U or D), so begins, commits and relation
-        // descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot where it is.
+        // Counted by message kind (a pgoutput message's first byte: I, U, D, and T for a truncate), so begins,
+        // commits and relation descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot.
         const { rows } = await client.query<{ i: string; u: string; d: string; t: string }>(
           `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS i, count(*) FILTER (WHERE get_byte(data, 0) = 85) AS u, count(*) FILTER (WHERE get_byte(data, 0) = 68) AS d,
              count(*) FILTER (WHERE get_byte(data, 0) = 84) AS t

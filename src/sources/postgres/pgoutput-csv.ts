@@ -14,7 +14,7 @@ import { drainedOrClosed } from '../drained.js';
  * and is dropped.
  */
 export class PgoutputCsvDecoder {
-  /** Per relation id: for each wanted column, its position in the relation (-1: not there), and its key flags. */
+  /** Per relation id: the wanted table's layout (see Relation), or null for another table. */
   private readonly relations = new Map<number, Relation | null>();
   /** The current transaction's commit LSN, written as each of its lines' _lsn; undefined when it is dropped. */
   private suffix: Buffer | undefined;
@@ -153,8 +153,9 @@ export class PgoutputCsvDecoder {
    */
   private keyChanged(m: Buffer, keyPositions: readonly number[]): boolean {
     for (const c of keyPositions) {
-      const [a, b] = [this.oldKind[c], this.fieldKind[c]];
-      if ((a !== 0x74 && a !== 0x62) || (b !== 0x74 && b !== 0x62)) continue;
+      const before = this.oldKind[c];
+      const after = this.fieldKind[c];
+      if ((before !== 0x74 && before !== 0x62) || (after !== 0x74 && after !== 0x62)) continue;
       if (m.compare(m, this.oldStart[c], this.oldEnd[c], this.fieldStart[c], this.fieldEnd[c]) !== 0) return true;
     }
     return false;
