@@ -40,6 +40,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, load, extra) });
   }
 
+  /** The CDC position the warehouse stored with its data, and the one the server's slot has confirmed. */
+  const storedLsn = async (): Promise<string> => (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;
+  const confirmedLsn = async (slot = 'refinery_pgtest_crm'): Promise<string> =>
+    (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
   const bronze = (cols = 'id, name, status, _op, _batch_id') => project.rows(`SELECT ${cols} FROM bronze.crm ORDER BY _batch_id, _source_row`);
 
   it('full: extracts every row with COPY, keeping NULL and empty text apart', async () => {
@@ -145,9 +149,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       { id: '2', name: null, status: null, _op: 'delete' },
       { id: '2', name: 'Bob again', status: 'pending', _op: 'insert' },
     ]);
-    const stored = (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;
-    const confirmed = (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
-    expect(confirmed).toBe(stored);
+    expect(await confirmedLsn()).toBe(await storedLsn());
     const third = await project.run();
     expect(third.steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
   });
@@ -226,14 +228,13 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       expect(await project.run()).toMatchObject({ status: 'success', steps: [{ rowsIn: 5003 }] });
 
       await fixture.sql(`UPDATE customers SET status = 'changed ' || id WHERE id >= 10`);
-      const position = await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`);
-      const confirmed = async () => (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
-      const slotBefore = await confirmed();
+      const position = await storedLsn();
+      const slotBefore = await confirmedLsn();
       await failingRun();
       // Neither the warehouse nor the slot moved: the changes wait for the next run.
       expect(await batches()).toEqual([{ _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003 }]);
-      expect(await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`)).toEqual(position);
-      expect(await confirmed()).toBe(slotBefore);
+      expect(await storedLsn()).toBe(position);
+      expect(await confirmedLsn()).toBe(slotBefore);
       expect(await project.run()).toMatchObject({ status: 'success', steps: [{ rowsIn: 5000 }] });
       expect(await batches()).toEqual([
         { _batch_id: 1, n: 5003, ids: 5003, lo: 1, hi: 5003 },
@@ -285,8 +286,8 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     const crashed = refinery(['run'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL, REFINERY_FAILPOINT: 'cdc:after-commit-before-ack' } });
     expect(crashed.code).not.toBe(0);
     const position = async () => ({
-      stored: (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string,
-      confirmed: (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string,
+      stored: await storedLsn(),
+      confirmed: await confirmedLsn(),
     });
     // The batch is in the warehouse, the slot still holds its two changes: they will be delivered again.
     const afterCrash = await position();
@@ -326,10 +327,9 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(preview?.reads).toMatch(/\(decoding \d+(\.\d)? MB of WAL the slot keeps on the server\)$/);
     const report = await project.run();
     expect(report.steps[0]?.message).toMatch(/^cdc: 1 change up to /);
-    const stored = (await project.rows(`SELECT value FROM refinery.source_state WHERE name = 'cdc_lsn'`))[0]?.value as string;
-    const confirmed = (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
+    const stored = await storedLsn();
     expect(lsnValue(stored)).toBeGreaterThanOrEqual(lsnValue(written));
-    expect(confirmed).toBe(stored);
+    expect(await confirmedLsn()).toBe(stored);
     // And nothing is read twice or skipped: the next change arrives once, alone.
     await fixture.sql(`UPDATE customers SET status = 'churned' WHERE id = 3`);
     expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to /);
@@ -350,8 +350,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
     await fixture.sql(`TRUNCATE customers`);
     await fixture.sql(`INSERT INTO customers VALUES (7, 'Gus', 'active', now())`);
-    const confirmed = async () => (await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.l as string;
-    const before = await confirmed();
+    const before = await confirmedLsn();
     // plan says so before the run does.
     const { plan, warehouse } = await project.open();
     expect((await previewRun(plan, warehouse))[0]?.reads).toMatch(/; 1 TRUNCATE waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze\.crm\+$/);
@@ -363,7 +362,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       { id: '2', _batch_id: 1 },
       { id: '3', _batch_id: 1 },
     ]);
-    expect(await confirmed()).toBe(before);
+    expect(await confirmedLsn()).toBe(before);
     // The fix the hint gives: a new snapshot holds what the table holds now.
     const refreshed = await project.run({ fullRefresh: true, select: ['bronze.crm+'] });
     expect(refreshed.steps[0]).toMatchObject({ status: 'success', rowsIn: 1 });

@@ -351,7 +351,7 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
  * column, else from the key's latest row in bronze (the snapshot or a change before, complete in turn). One UPDATE
  * of the staged changes that need it, in SQL, before anything is hashed or written.
  */
-async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], staged: StagedExtract): Promise<void> {
+async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], unsentColumns: readonly number[], staged: StagedExtract): Promise<void> {
   const d = ctx.warehouse.dialect;
   const q = (n: string): string => d.quoteIdent(n);
   const keys = source.key.map(q);
@@ -359,7 +359,9 @@ async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: Databa
   const sameKey = (a: string, b: string): string => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
   // _unchanged holds positions in `names`, space-separated: padded with spaces, a LIKE finds one exactly.
   const unsent = (row: string, position: number): string => `(' ' || ${row}._unchanged || ' ') LIKE '% ${position} %'`;
-  const filled = names.map((name, i) => ({ name, i })).filter(({ name }) => !source.key.includes(name));
+  // Only the columns some change did not send; a key is always sent.
+  const filled = unsentColumns.map((i) => ({ name: names[i] as string, i })).filter(({ name }) => !source.key.includes(name));
+  if (filled.length === 0) return;
   const needing = `EXISTS (SELECT 1 FROM ${stg} x WHERE x._unchanged <> '' AND ${sameKey('x', 's')})`;
   await tx.execute(
     `UPDATE ${stg} AS t SET ${filled.map(({ name }) => `${q(name)} = f.${q(name)}`).join(', ')}
@@ -499,7 +501,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     // tables wrote after this table's last change, and the server need not keep it. A last commit record that
     // straddles the stop ends after it, and then its end is the position.
     lsn = batch.lastLsn !== undefined && lsnValue(batch.lastLsn) > lsnValue(upto) ? batch.lastLsn : upto;
-    if (batch.changesWithUnsentValues > 0) await fillUnsentValues(ctx, tx, source, names, staged);
+    if (batch.unsentColumns.length > 0) await fillUnsentValues(ctx, tx, source, names, batch.unsentColumns, staged);
     const loaded = batch.changes > 0 ? (await loadExtract(ctx, tx, source, columns, staged, { loadKind: 'cdc', label: `${label} (changes ${known} → ${lsn})`, changes: true })).rows : 0;
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;

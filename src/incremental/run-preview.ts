@@ -6,7 +6,7 @@ import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
-import { flushedLsn, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { flushedLsn, lsnValue, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { previewConnector } from './connector-preview.js';
@@ -156,8 +156,7 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
         // What the read costs is the WAL it decodes, and logical decoding reads every table's: a quiet table in a
         // busy database can have few changes behind gigabytes of WAL, which its slot also keeps on the server.
-        const { rows: held } = await client.query<{ bytes: string | null }>(`SELECT pg_wal_lsn_diff($1::pg_lsn, restart_lsn)::bigint AS bytes FROM pg_replication_slots WHERE slot_name = $2`, [upto, source.load.slot]);
-        const walBytes = Math.max(0, Number(held[0]?.bytes ?? 0));
+        const walBytes = slot.restartLsn ? Math.max(0, lsnValue(upto) - lsnValue(slot.restartLsn)) : 0;
         // A truncate stops the run (cdc_truncated): say so now, with the fix.
         const truncates = Number(rows[0]?.t ?? 0);
         const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';

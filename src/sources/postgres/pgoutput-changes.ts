@@ -15,6 +15,8 @@ import { BinaryCopyRows, CsvSink, PgoutputCsvDecoder } from './pgoutput-csv.js';
 export interface SlotState {
   readonly exists: boolean;
   readonly confirmedLsn?: string;
+  /** Where decoding the slot starts: the WAL from here on is kept on the server for it, and a read decodes it all. */
+  readonly restartLsn?: string;
   /** A consumer is streaming from it right now (its backend pid). */
   readonly activePid?: number;
   /** The database the slot decodes; slot names are shared by the whole server, slots are not. */
@@ -24,8 +26,8 @@ export interface SlotState {
 }
 
 export async function slotState(client: pg.Client, slot: string): Promise<SlotState> {
-  const { rows } = await client.query<{ confirmed_flush_lsn: string | null; active_pid: number | null; database: string | null; current: string }>(
-    `SELECT confirmed_flush_lsn, active_pid, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1`,
+  const { rows } = await client.query<{ confirmed_flush_lsn: string | null; restart_lsn: string | null; active_pid: number | null; database: string | null; current: string }>(
+    `SELECT confirmed_flush_lsn, restart_lsn, active_pid, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1`,
     [slot],
   );
   const row = rows[0];
@@ -33,6 +35,7 @@ export async function slotState(client: pg.Client, slot: string): Promise<SlotSt
   return {
     exists: true,
     ...(row.confirmed_flush_lsn ? { confirmedLsn: row.confirmed_flush_lsn } : {}),
+    ...(row.restart_lsn ? { restartLsn: row.restart_lsn } : {}),
     ...(row.active_pid !== null ? { activePid: row.active_pid } : {}),
     ...(row.database !== null ? { database: row.database } : {}),
     currentDatabase: row.current,
@@ -83,8 +86,8 @@ export function lsnValue(lsn: string): number {
 export interface ChangeBatch {
   readonly changes: number;
   readonly lastLsn?: string;
-  /** Changes with values the server did not send (listed in their _unchanged field; see PgoutputCsvDecoder). */
-  readonly changesWithUnsentValues: number;
+  /** Positions of the columns some change did not send (listed in its _unchanged field; see PgoutputCsvDecoder). */
+  readonly unsentColumns: readonly number[];
   /** The commit LSN of a transaction that truncated the table, if one is in this read. */
   readonly truncatedAt?: string;
 }
@@ -136,7 +139,7 @@ export async function writeChanges(
     throw error;
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { changes: decoder.changes, changesWithUnsentValues: decoder.changesWithUnsentValues, ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}), ...(decoder.truncatedAt ? { truncatedAt: decoder.truncatedAt } : {}) };
+  return { changes: decoder.changes, unsentColumns: [...decoder.unsentColumns].sort((a, b) => a - b), ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}), ...(decoder.truncatedAt ? { truncatedAt: decoder.truncatedAt } : {}) };
 }
 
 /** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */

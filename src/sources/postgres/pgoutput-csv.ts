@@ -27,11 +27,11 @@ export class PgoutputCsvDecoder {
   changes = 0;
   lastLsn: string | undefined;
   /**
-   * Changes with a value the server did not send: an update that left a TOASTed (large, stored out of line) value
-   * alone carries no copy of it. Such a line lists the positions of those columns in its _unchanged field, and the
-   * value is taken from the key's previous row when the batch is loaded; it is not NULL.
+   * Positions (in the wanted columns) of values the server did not send in some change: an update that left a
+   * TOASTed (large, stored out of line) value alone carries no copy of it. Such a line lists the positions in its
+   * _unchanged field, and the value is taken from the key's previous row when the batch is loaded; it is not NULL.
    */
-  changesWithUnsentValues = 0;
+  readonly unsentColumns = new Set<number>();
   /** The commit LSN of the first transaction that truncated the table, if one did: no change lists what it removed. */
   truncatedAt: string | undefined;
 
@@ -198,7 +198,7 @@ export class PgoutputCsvDecoder {
     p.byte(0x2c);
     if (unsent) {
       p.ascii(unsent.join(' '));
-      this.changesWithUnsentValues++;
+      for (const i of unsent) this.unsentColumns.add(i);
     }
     p.byte(0x0a);
     this.changes++;
