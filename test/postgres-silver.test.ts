@@ -185,6 +185,51 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
     ]);
   });
 
+  it('cdc: an update that changes the key keeps the large values it did not send, from the old key', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, notes text, updated_at timestamp)`);
+    await fixture.sql(`ALTER TABLE customers ALTER COLUMN notes SET STORAGE EXTERNAL`);
+    await fixture.sql(
+      `INSERT INTO customers VALUES (1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', repeat('c', 5000), '2024-01-01'), (30, 'active', repeat('z', 5000), '2024-01-01')`,
+    );
+    p = TestProject.fromFiles(engine, {
+      'refinery.config.ts': projectFile({
+        name: 'pgsilver',
+        sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: 'cdc' } } },
+        silver: { customers: { from: 'crm', columns: { id: { type: 'integer' }, status: {}, notes: {}, updated_at: { type: 'timestamp' } }, key: 'id', latest: 'updated_at' } },
+      }),
+    });
+    slots.push('refinery_pgsilver_crm');
+    await p.run();
+    await fixture.sql(`DELETE FROM customers WHERE id = 30`);
+    await p.run();
+    // 1 moves to 10 and, in the same read, on to 20, then changes status: a chain of key changes, none sending notes.
+    // 2 moves to 30, a key whose earlier row (notes 'z') was deleted: that row's notes must not come back.
+    // 3 changes status first, then key: its notes come from the read's own earlier change.
+    await fixture.sql(`UPDATE customers SET id = 10, updated_at = '2024-01-02' WHERE id = 1`);
+    await fixture.sql(`UPDATE customers SET id = 20, updated_at = '2024-01-03' WHERE id = 10`);
+    await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-04' WHERE id = 20`);
+    await fixture.sql(`UPDATE customers SET id = 30, updated_at = '2024-01-02' WHERE id = 2`);
+    await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-02' WHERE id = 3`);
+    await fixture.sql(`UPDATE customers SET id = 40, updated_at = '2024-01-03' WHERE id = 3`);
+    await p.run();
+    const rows = (table: string, where = '') => p.rows(`SELECT CAST(id AS VARCHAR) AS id, status, left(notes, 1) AS n, length(notes) AS len FROM ${table} ${where} ORDER BY ${table.startsWith('bronze') ? '_batch_id, _source_row' : 'id'}`);
+    expect(await rows('silver.customers')).toEqual([
+      { id: '20', status: 'paused', n: 'a', len: 5000 },
+      { id: '30', status: 'active', n: 'b', len: 5000 },
+      { id: '40', status: 'paused', n: 'c', len: 5000 },
+    ]);
+    // Bronze holds every change with its values: each new key's row has the notes it carried over.
+    expect(await rows('bronze.crm', `WHERE _batch_id = (SELECT max(_batch_id) FROM bronze.crm) AND _op <> 'delete'`)).toEqual([
+      { id: '10', status: 'active', n: 'a', len: 5000 },
+      { id: '20', status: 'active', n: 'a', len: 5000 },
+      { id: '20', status: 'paused', n: 'a', len: 5000 },
+      { id: '30', status: 'active', n: 'b', len: 5000 },
+      { id: '3', status: 'paused', n: 'c', len: 5000 },
+      { id: '40', status: 'paused', n: 'c', len: 5000 },
+    ]);
+  });
+
   it('cdc + scd2: daily status changes become history; a delete closes the current version', async () => {
     await setup('cdc', { materialize: 'scd2' });
     await p.run();

@@ -347,42 +347,85 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
 /**
  * An update that leaves a large (TOASTed) value alone does not send it (see PgoutputCsvDecoder): the staged change
  * has NULL there and the column's position in `_unchanged`. Loaded like that, silver would overwrite the value with
- * NULL. The value is the key's previous one instead: from the latest earlier change in this batch that sent the
- * column, else from the key's latest row in bronze (the snapshot or a change before, complete in turn). One UPDATE
- * of the staged changes that need it, in SQL, before anything is hashed or written.
+ * NULL. The value is the row's previous one instead: from the latest earlier change in this batch that sent the
+ * column, else from the key's latest row in bronze (the snapshot or a change before, complete in turn). In SQL,
+ * before anything is hashed or written.
+ *
+ * An update that changed the key arrives as a delete of the old key and, on the next line, an insert of the new row
+ * (the only kind of insert that can leave a value unsent). Its previous values are the old key's, not the new key's:
+ * the new key has no history, or one of a row deleted earlier. So such an insert looks its values up in the old key's
+ * history, from just before that delete. Later changes of the new key take theirs from it once it is filled, which
+ * is why this goes in rounds: each round fills the changes whose source is complete, and a chain of key changes in
+ * one batch (1 → 10 → 20) takes one round per link. Changes of one key that all left the value alone resolve to
+ * the same source, so they take one round however many there are.
  */
 async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: DatabaseSourcePlan, names: readonly string[], unsentColumns: readonly number[], staged: StagedExtract): Promise<void> {
   const d = ctx.warehouse.dialect;
   const q = (n: string): string => d.quoteIdent(n);
-  const keys = source.key.map(q);
   const stg = q(staged.table);
+  const keys = source.key.map(q);
+  const keyList = (row: string): string => keys.map((k) => `${row}.${k}`).join(', ');
   const sameKey = (a: string, b: string): string => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
+  const lookupKey = (a: string, b: string): string => source.key.map((k, i) => `${a}.lk${i} = ${b}.${q(k)}`).join(' AND ');
   // _unchanged holds positions in `names`, space-separated: padded with spaces, a LIKE finds one exactly.
   const unsent = (row: string, position: number): string => `(' ' || ${row}._unchanged || ' ') LIKE '% ${position} %'`;
   // Only the columns some change did not send; a key is always sent.
   const filled = unsentColumns.map((i) => ({ name: names[i] as string, i })).filter(({ name }) => !source.key.includes(name));
   if (filled.length === 0) return;
-  const needing = `EXISTS (SELECT 1 FROM ${stg} x WHERE x._unchanged <> '' AND ${sameKey('x', 's')})`;
+  // The keys whose history matters: those of the changes to fill, and the old keys of key-changing inserts.
+  const keysTable = q(`${staged.table}_keys`);
+  await tx.execute(`DROP TABLE IF EXISTS ${keysTable}`);
   await tx.execute(
-    `UPDATE ${stg} AS t SET ${filled.map(({ name }) => `${q(name)} = f.${q(name)}`).join(', ')}
-     FROM (
-       SELECT w.rid, ${filled.map(({ name, i }) => `CASE WHEN ${unsent('w', i)} THEN (CASE WHEN w.src_${i} IS NOT NULL THEN s${i}.${q(name)} ELSE p.${q(name)} END) ELSE w.${q(name)} END AS ${q(name)}`).join(', ')}
-       FROM (
-         SELECT s.rowid AS rid, s.*,
-           ${filled.map(({ i }) => `max(CASE WHEN NOT ${unsent('s', i)} THEN s.rowid END) OVER (PARTITION BY ${keys.map((k) => `s.${k}`).join(', ')} ORDER BY s.rowid ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS src_${i}`).join(', ')}
-         FROM ${stg} s WHERE ${needing}
-       ) w
-       ${filled.map(({ i }) => `LEFT JOIN ${stg} s${i} ON s${i}.rowid = w.src_${i}`).join(' ')}
-       LEFT JOIN (
-         SELECT DISTINCT ON (${keys.map((k) => `b.${k}`).join(', ')}) b.*
-         FROM ${d.table('bronze', source.name)} b
-         WHERE EXISTS (SELECT 1 FROM ${stg} x WHERE x._unchanged <> '' AND ${sameKey('x', 'b')})
-         ORDER BY ${keys.map((k) => `b.${k}`).join(', ')}, b._batch_id DESC, b._source_row DESC
-       ) p ON ${sameKey('p', 'w')}
-       WHERE w._unchanged <> ''
-     ) f
-     WHERE t.rowid = f.rid`,
+    `CREATE TEMP TABLE ${keysTable} AS
+     SELECT DISTINCT ${keyList('s')} FROM ${stg} s WHERE s._unchanged <> ''
+     UNION SELECT ${keyList('o')} FROM ${stg} s JOIN ${stg} o ON o.rowid = s.rowid - 1 WHERE s._op = 'insert' AND s._unchanged <> ''`,
   );
+  const pending = async (): Promise<number> => Number((await tx.query(`SELECT count(*) AS n FROM ${stg} WHERE _unchanged <> ''`)).rows[0]?.n);
+  let left = await pending();
+  while (left > 0) {
+    // One history per key, in batch order: every staged change of the key at 2·rowid, and a probe for each
+    // key-changing insert in its old key's history at 2·rowid − 3, just before the old key's delete (2·(rowid − 1)).
+    // Per column, a probe or change takes its value from the latest earlier change that sent it (src), unless a
+    // key-changing insert still unfilled comes after that one (blk): then it waits for a later round.
+    await tx.execute(
+      `UPDATE ${stg} AS t SET ${filled.map(({ name, i }) => `${q(name)} = CASE WHEN ${unsent('t', i)} THEN f.v${i} ELSE t.${q(name)} END`).join(', ')}, _unchanged = ''
+       FROM (
+         SELECT w.rid, ${filled.map(({ name, i }) => `CASE WHEN w.src_${i} IS NOT NULL THEN s${i}.${q(name)} ELSE p.${q(name)} END AS v${i}`).join(', ')}
+         FROM (
+           SELECT h.rid, h.probe, h._op, h._unchanged, ${source.key.map((_, i) => `h.lk${i}`).join(', ')}, ${filled
+             .map(({ i }) => [
+               `max(CASE WHEN NOT h.probe AND NOT ${unsent('h', i)} THEN h.rid END) OVER history AS src_${i}`,
+               `max(CASE WHEN NOT h.probe AND h._op = 'insert' AND ${unsent('h', i)} THEN h.rid END) OVER history AS blk_${i}`,
+             ])
+             .flat()
+             .join(', ')}
+           FROM (
+             SELECT s.rowid AS rid, 2 * s.rowid AS pos, false AS probe, s._op, s._unchanged, ${source.key.map((k, i) => `s.${q(k)} AS lk${i}`).join(', ')}
+             FROM ${stg} s WHERE EXISTS (SELECT 1 FROM ${keysTable} u WHERE ${sameKey('u', 's')})
+             UNION ALL
+             SELECT s.rowid, 2 * s.rowid - 3, true, s._op, s._unchanged, ${source.key.map((k) => `o.${q(k)}`).join(', ')}
+             FROM ${stg} s JOIN ${stg} o ON o.rowid = s.rowid - 1 WHERE s._op = 'insert' AND s._unchanged <> ''
+           ) h
+           WINDOW history AS (PARTITION BY ${source.key.map((_, i) => `h.lk${i}`).join(', ')} ORDER BY h.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+         ) w
+         ${filled.map(({ i }) => `LEFT JOIN ${stg} s${i} ON s${i}.rowid = w.src_${i}`).join(' ')}
+         LEFT JOIN (
+           SELECT DISTINCT ON (${keyList('b')}) b.*
+           FROM ${d.table('bronze', source.name)} b
+           WHERE EXISTS (SELECT 1 FROM ${keysTable} u WHERE ${sameKey('u', 'b')})
+           ORDER BY ${keyList('b')}, b._batch_id DESC, b._source_row DESC
+         ) p ON ${lookupKey('w', 'p')}
+         WHERE w._unchanged <> '' AND (w.probe OR w._op <> 'insert')
+           AND ${filled.map(({ i }) => `(NOT ${unsent('w', i)} OR w.blk_${i} IS NULL OR w.src_${i} > w.blk_${i})`).join(' AND ')}
+       ) f
+       WHERE t.rowid = f.rid`,
+    );
+    const now = await pending();
+    // Each round fills at least the earliest change still waiting (nothing unfilled comes before it).
+    if (now >= left) throw new Error(`filling the values unsent in ${source.table}'s changes made no progress (${now} changes left)`);
+    left = now;
+  }
+  await tx.execute(`DROP TABLE ${keysTable}`);
 }
 
 /** Appends rows of a temp table that already has the source's columns plus _op and _lsn. */
