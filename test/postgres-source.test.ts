@@ -430,6 +430,69 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(again.steps[0]?.message).toMatch(/^cdc: initial snapshot of 3 rows/);
   });
 
+  it('cdc: a publication that cannot carry every change stops the step with the fix, on the first read and every later one; a shared one is never dropped', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = 'refinery_pgtest_crm';
+    slots.push(slot);
+    const table = `${fixture.schema}.customers`;
+    // A publication of that name is already there, for another table: pgoutput would send nothing of customers.
+    await fixture.sql(`CREATE TABLE other (id int PRIMARY KEY)`);
+    await fixture.sql(`CREATE PUBLICATION ${slot} FOR TABLE other`);
+    const first = await project.run();
+    expect(first.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch', value: slot } });
+    expect(first.steps[0]?.message).toContain(`Publication ${slot} cannot carry every change of ${table}: it does not publish ${table}.`);
+    expect(first.steps[0]?.error?.hint).toContain(`Fix it (ALTER PUBLICATION "${slot}" ADD TABLE "${fixture.schema}"."customers";)`);
+    expect(first.steps[0]?.error?.hint).toMatch(/then run again\.$/);
+    // Checked before the slot is made or anything loaded.
+    expect((await fixture.sql(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.n).toBe(0);
+    expect(await project.rows(`SELECT count(*)::int AS n FROM refinery.batches WHERE source = 'crm'`)).toEqual([{ n: 0 }]);
+
+    await fixture.sql(`ALTER PUBLICATION ${slot} ADD TABLE customers`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 3 rows/);
+    const stored = await storedLsn();
+
+    // Deletes no longer published: a delete now would never reach the slot, so the read stops and says so.
+    await fixture.sql(`ALTER PUBLICATION ${slot} SET (publish = 'insert, update')`);
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    const preview = async () => {
+      const { plan, warehouse } = await project.open();
+      return (await previewRun(plan, warehouse))[0];
+    };
+    expect((await preview())?.reads).toMatch(/; publication refinery_pgtest_crm cannot carry every change \(it does not publish deletes, truncates\), which will stop the run$/);
+    const later = await project.run();
+    expect(later.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch' } });
+    expect(later.steps[0]?.message).toContain('it does not publish deletes, truncates. The changes it leaves out would never reach the warehouse, and those made since it was so never reached the slot.');
+    expect(later.steps[0]?.error?.hint).toContain(`ALTER PUBLICATION "${slot}" SET (publish = 'insert, update, delete, truncate');`);
+    expect(later.steps[0]?.error?.hint).toMatch(/take a new snapshot: refinery run --full-refresh --select bronze\.crm\+\.$/);
+    expect(await storedLsn()).toBe(stored);
+
+    await fixture.sql(`ALTER PUBLICATION ${slot} SET (publish = 'insert, update, delete, truncate')`);
+    const version = Number((await fixture.sql(`SHOW server_version_num`)).rows[0]?.server_version_num);
+    if (version >= 150000) {
+      // A column list (PostgreSQL 15 and later) would leave status NULL in every change.
+      await fixture.sql(`ALTER PUBLICATION ${slot} DROP TABLE customers`);
+      await fixture.sql(`ALTER PUBLICATION ${slot} ADD TABLE customers (id, name)`);
+      expect((await project.run()).steps[0]?.message).toContain('its column list leaves out status, updated_at.');
+      await fixture.sql(`ALTER PUBLICATION ${slot} DROP TABLE customers`);
+      await fixture.sql(`ALTER PUBLICATION ${slot} ADD TABLE customers`);
+    }
+    // Fixed, a new snapshot starts over; the publication also serves `other`, so it is kept, not dropped and remade.
+    const again = await project.run({ fullRefresh: true });
+    expect(again.steps[0]?.message).toMatch(/^cdc: initial snapshot of 2 rows; slot refinery_pgtest_crm created at .* \(a slot left behind by an earlier warehouse was dropped first\)$/);
+    const tables = async () => (await fixture.sql(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [slot])).rows.map((r) => r.tablename);
+    expect(await tables()).toEqual(['customers', 'other']);
+    // plan counts this table's changes only, though the publication carries other's too (its truncate included).
+    await fixture.sql(`INSERT INTO other VALUES (1), (2)`);
+    await fixture.sql(`UPDATE customers SET status = 'gone' WHERE id = 1`);
+    await fixture.sql(`TRUNCATE other`);
+    expect(await preview()).toMatchObject({ changes: { inserts: 0, updates: 1, deletes: 0 }, reads: expect.stringMatching(/: 0 inserts, 1 update, 0 deletes \(decoding [^)]*\)$/) });
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to /);
+    await project.close();
+    const dropped = refinery(['cdc-drop', 'crm', '--json'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL } });
+    expect(JSON.parse(dropped.stdout)).toMatchObject({ droppedSlot: true, droppedPublication: false, keptPublication: `it also publishes ${fixture.schema}.other` });
+    expect(await tables()).toEqual(['customers', 'other']);
+  });
+
   it('keeps secrets out of the warehouse and out of error messages', async () => {
     fixture = new PgFixture();
     await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY)`);

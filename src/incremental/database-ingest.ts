@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, publicationProblems, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -344,6 +344,29 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
   return { rows: result.rows, message: `snapshot: ${plural(result.byOp.insert ?? 0, 'insert')}, ${plural(result.byOp.update ?? 0, 'update')}, ${plural(result.byOp.delete ?? 0, 'delete')}` };
 }
 
+/** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
+function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
+  const { publication } = source.load;
+  const snapshot = `refinery run --full-refresh --select bronze.${source.name}+`;
+  if (problems === 'missing') {
+    return new RefineryError('pipeline', {
+      code: 'cdc_publication_missing',
+      step: `bronze.${source.name}`,
+      value: publication,
+      message: `Publication ${publication} is gone from the server, so the slot can send no change of ${source.table}; changes made since it went are lost to it.`,
+      hint: `Take a new snapshot, which creates the publication again: ${snapshot}`,
+    });
+  }
+  const fixes = [...new Set(problems.map((p) => p.fix))].join(' ');
+  return new RefineryError('pipeline', {
+    code: 'cdc_publication_mismatch',
+    step: `bronze.${source.name}`,
+    value: publication,
+    message: `Publication ${publication} cannot carry every change of ${source.table}: ${problems.map((p) => p.problem).join('; ')}. The changes it leaves out would never reach the warehouse${streaming ? ', and those made since it was so never reached the slot' : ''}.`,
+    hint: `Fix it (${fixes}) or give the source a publication of its own, which Refinery creates (load: { strategy: 'cdc', publication: '${publication.slice(0, 59)}_own' }); then ${streaming ? `take a new snapshot: ${snapshot}` : 'run again'}.`,
+  });
+}
+
 /**
  * An update that leaves a large (TOASTed) value alone does not send it (see PgoutputCsvDecoder): the staged change
  * has NULL there and the column's position in `_unchanged`. Loaded like that, silver would overwrite the value with
@@ -503,7 +526,11 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       });
     }
     const leftBehind = existing.exists;
-    if (leftBehind) await dropCdcSetup(client, slot, publication);
+    if (leftBehind) await dropCdcSetup(client, slot, publication, source.table);
+    // A publication that is there already (named in load.publication, or one Refinery's drop kept) must carry
+    // every change: checked before the slot exists, so nothing is snapshotted that changes could not follow.
+    const problems = await publicationProblems(client, publication, source.table, names);
+    if (problems !== 'missing' && problems.length > 0) throw publicationError(source, problems, false);
     const setup = await ensureCdcSetup(client, source.table, slot, publication);
     const extract = (out: Writable) => extractor.extract({ columns: names }, out);
     const { rows } = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
@@ -522,6 +549,10 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+`,
     });
   }
+  // Checked on every read: a publication altered since the snapshot (a table dropped from it, deletes no longer
+  // published) would otherwise lose changes without a word.
+  const problems = await publicationProblems(client, publication, source.table, names);
+  if (problems === 'missing' || problems.length > 0) throw publicationError(source, problems, true);
   const upto = await flushedLsn(client);
   const phase = `reading changes from slot ${slot} (${known} → ${upto})`;
   ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: phase });

@@ -6,7 +6,7 @@ import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
-import { flushedLsn, lsnValue, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { flushedLsn, lsnValue, publicationProblems, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { previewConnector } from './connector-preview.js';
@@ -144,14 +144,22 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const lsn = state.get('cdc_lsn');
         const slot = await slotState(client, source.load.slot);
         if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
+        // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
+        const columns = source.columns.length > 0 ? source.columns : (await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`, [quoteTable(source.table)])).rows.map((r) => r.name);
+        const problems = await publicationProblems(client, source.load.publication, source.table, columns);
+        if (problems === 'missing') return { source: source.name, kind: 'postgres', reads: `nothing: publication ${source.load.publication} is gone, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` };
         const upto = await flushedLsn(client);
         // Counted by message kind (a pgoutput message's first byte: I, U, D, and T for a truncate), so begins,
-        // commits and relation descriptions do not pass for changes. Nothing is consumed: the peek leaves the slot.
+        // commits and relation descriptions do not pass for changes, and by relation (its id, the table's oid,
+        // follows the kind; a truncate lists its relations after a count and a flags byte): a publication may
+        // carry other tables too. Nothing is consumed: the peek leaves the slot.
         const { rows } = await client.query<{ i: string; u: string; d: string; t: string }>(
-          `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS i, count(*) FILTER (WHERE get_byte(data, 0) = 85) AS u, count(*) FILTER (WHERE get_byte(data, 0) = 68) AS d,
-             count(*) FILTER (WHERE get_byte(data, 0) = 84) AS t
-           FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3)`,
-          [source.load.slot, upto, source.load.publication],
+          `SELECT count(*) FILTER (WHERE kind = 73 AND ours) AS i, count(*) FILTER (WHERE kind = 85 AND ours) AS u, count(*) FILTER (WHERE kind = 68 AND ours) AS d,
+             count(*) FILTER (WHERE kind = 84 AND EXISTS (SELECT 1 FROM generate_series(0, (get_byte(data, 1) << 24) + (get_byte(data, 2) << 16) + (get_byte(data, 3) << 8) + get_byte(data, 4) - 1) AS r(n) WHERE substring(data FROM 7 + 4 * n FOR 4) = rel)) AS t
+           FROM (SELECT data, get_byte(data, 0) AS kind, substring(data FROM 2 FOR 4) = rel AS ours, rel
+                 FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3),
+                      (SELECT int4send($4::regclass::oid::int4) AS rel) AS r) AS m`,
+          [source.load.slot, upto, source.load.publication, quoteTable(source.table)],
         );
         const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
         // What the read costs is the WAL it decodes, and logical decoding reads every table's: a quiet table in a
@@ -160,10 +168,11 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // A truncate stops the run (cdc_truncated): say so now, with the fix.
         const truncates = Number(rows[0]?.t ?? 0);
         const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';
+        const unfit = problems.length > 0 ? `; publication ${source.load.publication} cannot carry every change (${problems.map((p) => p.problem).join('; ')}), which will stop the run` : '';
         return {
           source: source.name,
           kind: 'postgres',
-          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${truncated}`,
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${truncated}${unfit}`,
           changes,
           walBytes,
         };

@@ -24,10 +24,17 @@ export function registerCdcDrop(program: Command): void {
           }
           const client = await connect(source);
           try {
-            const dropped = await dropCdcSetup(client, source.load.slot, source.load.publication);
+            const dropped = await dropCdcSetup(client, source.load.slot, source.load.publication, source.table);
             await clearSourceState(warehouse, source.name);
             if (options.json) printJson({ source: name, slot: source.load.slot, publication: source.load.publication, ...dropped });
-            else println(`${color.green('Dropped')} ${dropped.droppedSlot ? `slot ${source.load.slot}` : `no slot (${source.load.slot} did not exist)`} and ${dropped.droppedPublication ? `publication ${source.load.publication}` : 'no publication'}. The next run of ${name} takes a new snapshot.`);
+            else {
+              const publication = dropped.droppedPublication
+                ? `publication ${source.load.publication}`
+                : dropped.keptPublication
+                  ? `kept publication ${source.load.publication} (${dropped.keptPublication})`
+                  : `no publication (${source.load.publication} did not exist)`;
+              println(`${color.green('Dropped')} ${dropped.droppedSlot ? `slot ${source.load.slot}` : `no slot (${source.load.slot} did not exist)`}; ${publication}. The next run of ${name} takes a new snapshot.`);
+            }
             return 0;
           } finally {
             await client.end().catch(() => undefined);

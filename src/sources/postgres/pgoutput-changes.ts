@@ -59,12 +59,69 @@ export async function ensureCdcSetup(client: pg.Client, table: string, slot: str
   return { createdSlot: true, lsn: rows[0]?.lsn ?? '0/0' };
 }
 
-export async function dropCdcSetup(client: pg.Client, slot: string, publication: string): Promise<{ droppedSlot: boolean; droppedPublication: boolean }> {
+/**
+ * What is wrong with `publication` for reading every change of `table` into `columns`, or nothing. pgoutput sends
+ * only what the publication publishes, and says nothing about the rest: a publication without the table, without
+ * deletes or truncates, with a column list or a row filter, would make the warehouse miss changes without a word.
+ * A publication Refinery created is right; one named in `load.publication` (or changed since) may not be.
+ */
+export async function publicationProblems(client: pg.Client, publication: string, table: string, columns: readonly string[]): Promise<PublicationProblem[] | 'missing'> {
+  const { rows: pubs } = await client.query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; pubtruncate: boolean }>(
+    `SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`,
+    [publication],
+  );
+  const pub = pubs[0];
+  if (!pub) return 'missing';
+  const problems: PublicationProblem[] = [];
+  const p = quoteIdent(publication);
+  const t = quoteTable(table);
+  const ops = (['insert', 'update', 'delete', 'truncate'] as const).filter((op) => !pub[`pub${op}`]);
+  if (ops.length > 0) problems.push({ problem: `it does not publish ${ops.map((op) => `${op}s`).join(', ')}`, fix: `ALTER PUBLICATION ${p} SET (publish = 'insert, update, delete, truncate');` });
+  const [schema, name] = table.split('.') as [string, string];
+  // pg_publication_tables covers FOR TABLE, FOR ALL TABLES and FOR TABLES IN SCHEMA; its column list (attnames)
+  // and row filter (rowfilter) exist from PostgreSQL 15, hence the row read as JSON.
+  const { rows } = await client.query<{ t: { attnames?: string[] | null; rowfilter?: string | null } }>(
+    `SELECT to_jsonb(t) AS t FROM pg_publication_tables t WHERE pubname = $1 AND schemaname = $2 AND tablename = $3`,
+    [publication, schema, name],
+  );
+  const published = rows[0]?.t;
+  if (!published) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
+  else {
+    const readd = `ALTER PUBLICATION ${p} DROP TABLE ${t}; ALTER PUBLICATION ${p} ADD TABLE ${t};`;
+    const missing = published.attnames ? columns.filter((c) => !published.attnames?.includes(c)) : [];
+    if (missing.length > 0) problems.push({ problem: `its column list leaves out ${missing.join(', ')}`, fix: readd });
+    if (published.rowfilter) problems.push({ problem: `its row filter (WHERE ${published.rowfilter}) leaves changes out`, fix: readd });
+  }
+  return problems;
+}
+
+/** Why a publication misses changes of a table, and the SQL that fixes it. */
+export interface PublicationProblem {
+  readonly problem: string;
+  readonly fix: string;
+}
+
+/**
+ * Drops the slot, and the publication when it is this table's alone (what Refinery creates). A publication that
+ * also publishes other tables, or all of them, serves someone else as well: it is kept, and `keptPublication` says why.
+ */
+export async function dropCdcSetup(client: pg.Client, slot: string, publication: string, table: string): Promise<{ droppedSlot: boolean; droppedPublication: boolean; keptPublication?: string }> {
   const state = await slotState(client, slot);
   if (state.exists) await client.query(`SELECT pg_drop_replication_slot($1)`, [slot]);
-  const { rowCount } = await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [publication]);
-  if (rowCount) await client.query(`DROP PUBLICATION ${quoteIdent(publication)}`);
-  return { droppedSlot: state.exists, droppedPublication: Boolean(rowCount) };
+  const [schema, name] = table.split('.') as [string, string];
+  const { rows } = await client.query<{ all_tables: boolean; others: string[] }>(
+    `SELECT p.puballtables AS all_tables,
+       ARRAY(SELECT format('%s.%s', t.schemaname, t.tablename) FROM pg_publication_tables t WHERE t.pubname = p.pubname AND (t.schemaname, t.tablename) <> ($2, $3) ORDER BY 1 LIMIT 3) AS others
+     FROM pg_publication p WHERE p.pubname = $1`,
+    [publication, schema, name],
+  );
+  const pub = rows[0];
+  if (!pub) return { droppedSlot: state.exists, droppedPublication: false };
+  if (pub.all_tables || pub.others.length > 0) {
+    return { droppedSlot: state.exists, droppedPublication: false, keptPublication: pub.all_tables ? 'it publishes all tables' : `it also publishes ${pub.others.join(', ')}` };
+  }
+  await client.query(`DROP PUBLICATION ${quoteIdent(publication)}`);
+  return { droppedSlot: state.exists, droppedPublication: true };
 }
 
 /**
