@@ -493,6 +493,48 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(await tables()).toEqual(['customers', 'other']);
   });
 
+  it("cdc: a table whose updates and deletes would not carry the key stops before anything is created (and before the source's own writes break)", async () => {
+    fixture = new PgFixture();
+    const slot = 'refinery_pgtest_crm';
+    slots.push(slot);
+    // No primary key: in a publication of updates, PostgreSQL would refuse the application's UPDATEs.
+    await fixture.sql(`CREATE TABLE customers (id int NOT NULL, email text, status text)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'a@x', 'active'), (2, 'b@x', 'active')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }) });
+    const table = `${fixture.schema}.customers`;
+    const first = await project.run();
+    expect(first.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity', value: table } });
+    expect(first.steps[0]?.message).toBe(`${table} has no primary key and no replica identity: in a publication, PostgreSQL would refuse its UPDATEs and DELETEs, and the change stream could not say which row they changed.`);
+    expect(first.steps[0]?.error?.hint).toBe(`Give it a primary key (ALTER TABLE "${fixture.schema}"."customers" ADD PRIMARY KEY (id)) or send whole old rows (ALTER TABLE "${fixture.schema}"."customers" REPLICA IDENTITY FULL), or use strategy 'snapshot' or 'cursor'.`);
+    // plan says so before any run.
+    const { plan, warehouse } = await project.open();
+    expect((await previewRun(plan, warehouse))[0]?.reads).toBe(`nothing, the run will stop: ${first.steps[0]?.message} ${first.steps[0]?.error?.hint}`);
+    await project.close();
+    const created = async () => (await fixture.sql(`SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int AS slots, (SELECT count(*) FROM pg_publication WHERE pubname = $1)::int AS pubs`, [slot])).rows[0];
+    expect(await created()).toEqual({ slots: 0, pubs: 0 });
+    await fixture.sql(`UPDATE customers SET status = 'paused' WHERE id = 1`);
+
+    // The primary key is id, the warehouse's key is email: a delete would carry id alone, and silver could not apply it.
+    await fixture.sql(`ALTER TABLE customers ADD PRIMARY KEY (id)`);
+    await project.dispose();
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }, { key: 'email' }) });
+    const second = await project.run();
+    expect(second.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity' } });
+    expect(second.steps[0]?.message).toBe(`${table}'s deletes carry only its replica identity (id), not email, the key of sources.crm: silver could not tell which row a delete removed.`);
+    expect(second.steps[0]?.error?.hint).toContain(`REPLICA IDENTITY FULL`);
+    expect(await created()).toEqual({ slots: 0, pubs: 0 });
+
+    // With whole old rows sent, deletes carry email: the snapshot and the changes flow, a delete included.
+    await fixture.sql(`ALTER TABLE customers REPLICA IDENTITY FULL`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 2 rows/);
+    await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to /);
+    expect(await project.rows(`SELECT email, _op FROM bronze.crm WHERE _batch_id = 2`)).toEqual([{ email: 'b@x', _op: 'delete' }]);
+    // Checked on every read: back to the default identity, the next read stops before decoding anything.
+    await fixture.sql(`ALTER TABLE customers REPLICA IDENTITY DEFAULT`);
+    expect((await project.run()).steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity' } });
+  });
+
   it('keeps secrets out of the warehouse and out of error messages', async () => {
     fixture = new PgFixture();
     await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY)`);

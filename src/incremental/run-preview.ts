@@ -9,6 +9,8 @@ import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-co
 import { flushedLsn, lsnValue, publicationProblems, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
+import { assertReplicaIdentity } from './database-ingest.js';
+import { RefineryError } from '../errors.js';
 import { previewConnector } from './connector-preview.js';
 import { formatBytes, plural } from '../text.js';
 
@@ -143,7 +145,11 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
       case 'cdc': {
         const lsn = state.get('cdc_lsn');
         const slot = await slotState(client, source.load.slot);
-        if (lsn === undefined || !slot.exists) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
+        const first = lsn === undefined || !slot.exists;
+        // A table whose deletes would not carry the key stops the run before it reads anything: say so instead.
+        const stop = await assertReplicaIdentity(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
+        if (stop) return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${stop.message} ${stop.data.hint ?? ''}` };
+        if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
         // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
         const columns = source.columns.length > 0 ? source.columns : (await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`, [quoteTable(source.table)])).rows.map((r) => r.name);
         const problems = await publicationProblems(client, source.load.publication, source.table, columns);

@@ -102,6 +102,24 @@ export interface PublicationProblem {
 }
 
 /**
+ * What an update or delete of `table` carries of the old row: the whole row (`full`), or the columns of its replica
+ * identity (the primary key by default, or a chosen unique index). No columns: PostgreSQL refuses the table's
+ * updates and deletes once a publication publishes them.
+ */
+export async function replicaIdentity(client: pg.Client, table: string): Promise<{ full: boolean; columns: string[] }> {
+  const { rows } = await client.query<{ identity: string; columns: string[] }>(
+    `SELECT c.relreplident AS identity,
+       ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+             WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))
+             ORDER BY array_position(i.indkey::int2[], a.attnum)) AS columns
+     FROM pg_class c WHERE c.oid = $1::regclass`,
+    [quoteTable(table)],
+  );
+  const row = rows[0];
+  return { full: row?.identity === 'f', columns: row && row.identity !== 'n' ? row.columns : [] };
+}
+
+/**
  * Drops the slot, and the publication when it is this table's alone (what Refinery creates). A publication that
  * also publishes other tables, or all of them, serves someone else as well: it is kept, and `keptPublication` says why.
  */
