@@ -52,7 +52,12 @@ export async function ensureCdcSetup(client: pg.Client, table: string, slot: str
     });
   }
   const { rows: pubs } = await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [publication]);
-  if (pubs.length === 0) await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteTable(table)}`);
+  if (pubs.length === 0) {
+    // A partitioned table's changes are published under each partition's name unless the root is asked for: the
+    // warehouse knows the table, not its partitions.
+    const { rows: kind } = await client.query<{ partitioned: boolean }>(`SELECT relkind = 'p' AS partitioned FROM pg_class WHERE oid = $1::regclass`, [quoteTable(table)]);
+    await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteTable(table)}${kind[0]?.partitioned ? ' WITH (publish_via_partition_root = true)' : ''}`);
+  }
   const state = await slotState(client, slot);
   if (state.exists) return { createdSlot: false, lsn: state.confirmedLsn ?? '0/0' };
   const { rows } = await client.query<{ lsn: string }>(`SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
@@ -66,9 +71,11 @@ export async function ensureCdcSetup(client: pg.Client, table: string, slot: str
  * A publication Refinery created is right; one named in `load.publication` (or changed since) may not be.
  */
 export async function publicationProblems(client: pg.Client, publication: string, table: string, columns: readonly string[]): Promise<PublicationProblem[] | 'missing'> {
-  const { rows: pubs } = await client.query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; pubtruncate: boolean }>(
-    `SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1`,
-    [publication],
+  const { rows: pubs } = await client.query<{ pubinsert: boolean; pubupdate: boolean; pubdelete: boolean; pubtruncate: boolean; viaroot: boolean; partitioned: boolean }>(
+    `SELECT pubinsert, pubupdate, pubdelete, pubtruncate, (to_jsonb(p) ->> 'pubviaroot')::boolean AS viaroot,
+       (SELECT relkind = 'p' FROM pg_class WHERE oid = $2::regclass) AS partitioned
+     FROM pg_publication p WHERE pubname = $1`,
+    [publication, quoteTable(table)],
   );
   const pub = pubs[0];
   if (!pub) return 'missing';
@@ -85,7 +92,8 @@ export async function publicationProblems(client: pg.Client, publication: string
     [publication, schema, name],
   );
   const published = rows[0]?.t;
-  if (!published) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
+  if (pub.partitioned && !pub.viaroot) problems.push({ problem: `it publishes the changes of the partitions of ${table} under the partitions' names`, fix: `ALTER PUBLICATION ${p} SET (publish_via_partition_root = true);` });
+  else if (!published) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
   else {
     const readd = `ALTER PUBLICATION ${p} DROP TABLE ${t}; ALTER PUBLICATION ${p} ADD TABLE ${t};`;
     const missing = published.attnames ? columns.filter((c) => !published.attnames?.includes(c)) : [];
