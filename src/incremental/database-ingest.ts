@@ -14,7 +14,7 @@ import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
 import { readSourceState, writeSourceState } from './source-state.js';
-import { plural } from '../text.js';
+import { formatBytes, plural } from '../text.js';
 
 /**
  * Database → bronze with a load strategy. Whatever the strategy and the engine, the rows travel the same way: the
@@ -377,6 +377,9 @@ export async function assertReplicaIdentity(client: PostgresExtractor['client'],
   }
 }
 
+/** WAL decoded by a cdc read from which its step message says how much (below it, decoding is not what took time). */
+const WAL_WORTH_SAYING = 64 << 20;
+
 /** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
 function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
   const { publication } = source.load;
@@ -615,6 +618,10 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     await writeSourceState(tx, source.name, { cdc_lsn: lsn }, ctx.clock.now());
     return loaded;
   });
-  return { rows, message: `cdc: ${plural(rows, 'change')} up to ${lsn}${leftOut}`, afterCommit: () => acknowledge(client, slot, lsn) };
+  // Logical decoding reads the WAL of every table from the slot's restart point: a read with few changes can still
+  // take long, and when that WAL is large the line says why.
+  const walBytes = current.restartLsn ? Math.max(0, lsnValue(upto) - lsnValue(current.restartLsn)) : 0;
+  const decoded = walBytes >= WAL_WORTH_SAYING ? `; decoded ${formatBytes(walBytes)} of WAL, every table's, to find them` : '';
+  return { rows, message: `cdc: ${plural(rows, 'change')} up to ${lsn}${decoded}${leftOut}`, afterCommit: () => acknowledge(client, slot, lsn) };
 }
 
