@@ -481,7 +481,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     }
     // Fixed, a new snapshot starts over; the publication also serves `other`, so it is kept, not dropped and remade.
     const again = await project.run({ fullRefresh: true });
-    expect(again.steps[0]?.message).toMatch(/^cdc: initial snapshot of 2 rows; slot refinery_pgtest_crm created at .* \(a slot left behind by an earlier warehouse was dropped first\)$/);
+    expect(again.steps[0]?.message).toMatch(/^cdc: initial snapshot of 2 rows; slot refinery_pgtest_crm created at .* \(the previous slot was dropped first: a new snapshot starts a new stream\)$/);
     const tables = async () => (await fixture.sql(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [slot])).rows.map((r) => r.tablename);
     expect(await tables()).toEqual(['customers', 'other']);
     // plan counts this table's changes only, though the publication carries other's too (its truncate included).

@@ -575,7 +575,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       await writeSourceState(tx, source.name, { cdc_lsn: setup.lsn, slot }, ctx.clock.now());
       return loaded;
     });
-    return { rows, message: `cdc: initial snapshot of ${plural(rows, 'row')}; slot ${slot} created at ${setup.lsn}${leftBehind ? ' (a slot left behind by an earlier warehouse was dropped first)' : ''}${leftOut}` };
+    return { rows, message: `cdc: initial snapshot of ${plural(rows, 'row')}; slot ${slot} created at ${setup.lsn}${leftBehind ? (known === undefined ? ' (a slot left behind by an earlier warehouse was dropped first)' : ' (the previous slot was dropped first: a new snapshot starts a new stream)') : ''}${leftOut}` };
   }
   const current = await slotState(client, slot);
   if (!current.exists) {
