@@ -301,6 +301,9 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     ];
     expect(await bronze('id, status, _op, _batch_id')).toEqual(committed);
     await fixture.sql(`UPDATE customers SET status = 'churned' WHERE id = 4`);
+    // plan counts what the run will load: the new change, not the two the slot delivers again.
+    const { plan, warehouse } = await project.open();
+    expect((await previewRun(plan, warehouse))[0]).toMatchObject({ changes: { inserts: 0, updates: 1, deletes: 0 } });
     const next = await project.run();
     expect(next.steps[0]?.message).toMatch(/^cdc: 1 change up to /);
     // Only the new change arrives: the two delivered again are dropped, not stored a second time.

@@ -158,14 +158,19 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // Counted by message kind (a pgoutput message's first byte: I, U, D, and T for a truncate), so begins,
         // commits and relation descriptions do not pass for changes, and by relation (its id, the table's oid,
         // follows the kind; a truncate lists its relations after a count and a flags byte): a publication may
-        // carry other tables too. Nothing is consumed: the peek leaves the slot.
+        // carry other tables too. A transaction committed before the stored position was loaded already (a run
+        // stopped between its commit and telling the slot): the run drops it by the commit LSN its Begin carries
+        // (8 bytes after the kind), and so does this count. Nothing is consumed: the peek leaves the slot.
         const { rows } = await client.query<{ i: string; u: string; d: string; t: string }>(
           `SELECT count(*) FILTER (WHERE kind = 73 AND ours) AS i, count(*) FILTER (WHERE kind = 85 AND ours) AS u, count(*) FILTER (WHERE kind = 68 AND ours) AS d,
              count(*) FILTER (WHERE kind = 84 AND EXISTS (SELECT 1 FROM generate_series(0, (get_byte(data, 1) << 24) + (get_byte(data, 2) << 16) + (get_byte(data, 3) << 8) + get_byte(data, 4) - 1) AS r(n) WHERE substring(data FROM 7 + 4 * n FOR 4) = rel)) AS t
-           FROM (SELECT data, get_byte(data, 0) AS kind, substring(data FROM 2 FOR 4) = rel AS ours, rel
-                 FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3),
-                      (SELECT int4send($4::regclass::oid::int4) AS rel) AS r) AS m`,
-          [source.load.slot, upto, source.load.publication, quoteTable(source.table)],
+           FROM (SELECT data, kind, ours, rel, max(commit_lsn) OVER (PARTITION BY xid::text) AS commit_lsn
+                 FROM (SELECT data, xid, get_byte(data, 0) AS kind, substring(data FROM 2 FOR 4) = rel AS ours, rel,
+                         CASE WHEN get_byte(data, 0) = 66 THEN ('x' || encode(substring(data FROM 2 FOR 8), 'hex'))::bit(64)::bigint END AS commit_lsn
+                       FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3),
+                            (SELECT int4send($4::regclass::oid::int4) AS rel) AS r) AS c) AS m
+           WHERE commit_lsn >= ($5::pg_lsn - '0/0'::pg_lsn)::bigint`,
+          [source.load.slot, upto, source.load.publication, quoteTable(source.table), lsn],
         );
         const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
         // What the read costs is the WAL it decodes, and logical decoding reads every table's: a quiet table in a
