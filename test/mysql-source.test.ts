@@ -177,6 +177,9 @@ describe.runIf(run).each(ENGINES)('MySQL/MariaDB source on $name', (engine) => {
     await fixture.sql(`UPDATE accounts SET status = 'suspended' WHERE id = 2`);
     await fixture.sql(`DELETE FROM accounts WHERE id = 3`);
     await fixture.sql(`INSERT INTO accounts VALUES (4, 'Dee', 'active', 5, '2024-01-05 00:00:00')`);
+    // plan counts the rows the extract will read.
+    const { plan, warehouse } = await project.open();
+    expect((await previewRun(plan, warehouse))[0]?.reads).toBe(`all 3 rows of ${fixture.database}.accounts, compared by id with the last snapshot to find inserts, updates and deletes`);
     const second = await project.run();
     expect(second.steps[0]?.message).toBe('snapshot: 1 insert, 1 update, 1 delete');
     expect(await project.rows(`SELECT id, status, _op FROM bronze.billing WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
@@ -225,6 +228,9 @@ describe.runIf(run).each(ENGINES)('MySQL/MariaDB source on $name', (engine) => {
         },
       }),
     });
+    // plan names the missing table as the run does, not as if it would read it.
+    const { plan, warehouse } = await project.open();
+    await expect(previewRun(plan, warehouse)).rejects.toMatchObject({ code: 'source_table_missing', data: { step: 'bronze.gone' } });
     const report = await project.run();
     expect(report.steps.find((s) => s.step === 'bronze.gone')).toMatchObject({ status: 'failed', error: { code: 'source_table_missing' } });
     expect(report.steps.find((s) => s.step === 'bronze.billing')).toMatchObject({ status: 'failed', error: { code: 'source_column_missing', value: 'name' } });

@@ -572,6 +572,21 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     ]);
   });
 
+  it('names a missing table in plan as in run, for every strategy, not as a server error', async () => {
+    fixture = new PgFixture();
+    await fixture.sql(`SELECT 1`);
+    for (const load of [{ strategy: 'cdc' }, { strategy: 'cursor', cursor: 'updated_at' }, { strategy: 'full' }]) {
+      project = TestProject.fromFiles(engine, {
+        'refinery.config.ts': projectFile({ name: 'pgtest', sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}_nowhere.customers`, key: 'id', load: load as never } } }),
+      });
+      const plan = refinery(['plan', '--json'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL } });
+      expect(plan.code, load.strategy).toBe(1);
+      expect(JSON.parse(plan.stdout).error, load.strategy).toMatchObject({ code: 'source_table_missing', message: `The table ${fixture.schema}_nowhere.customers does not exist (or this user cannot see it).` });
+      expect((await project.run()).steps[0], load.strategy).toMatchObject({ status: 'failed', error: { code: 'source_table_missing' } });
+      await project.dispose();
+    }
+  });
+
   it('keeps secrets out of the warehouse and out of error messages', async () => {
     fixture = new PgFixture();
     await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY)`);

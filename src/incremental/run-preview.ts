@@ -6,6 +6,7 @@ import { compileCandidates } from '../layers/silver-sql.js';
 import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
+import { tableColumns } from '../sources/postgres/postgres-extract.js';
 import { flushedLsn, lsnValue, publicationProblems, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
@@ -127,6 +128,8 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
   const state = await readSourceState(warehouse, source.name);
   const client = await connect(source);
   try {
+    // A missing table is the user's to fix, said as the run says it, not a server error from the first query.
+    const all = await tableColumns(client, source.table);
     const table = quoteTable(source.table);
     const count = async (where = ''): Promise<number> => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} ${where}`)).rows[0]?.n ?? 0);
     switch (source.load.strategy) {
@@ -151,7 +154,7 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         if (stop) return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${stop.message} ${stop.data.hint ?? ''}` };
         if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
         // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
-        const columns = source.columns.length > 0 ? source.columns : (await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`, [quoteTable(source.table)])).rows.map((r) => r.name);
+        const columns = source.columns.length > 0 ? source.columns : all.filter((c) => !c.generated).map((c) => c.name);
         const problems = await publicationProblems(client, source.load.publication, source.table, columns);
         if (problems === 'missing') return { source: source.name, kind: 'postgres', reads: `nothing: publication ${source.load.publication} is gone, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` };
         const upto = await flushedLsn(client);

@@ -99,6 +99,13 @@ export class MysqlExtractor implements DatabaseExtractor {
     return rows[0]?.[0] ?? null;
   }
 
+  /** How many rows the table holds (what a full or snapshot extract will read). */
+  async rowCount(): Promise<number> {
+    const { sql, values } = this.select({ columns: [] }, 'count(*)');
+    const rows = await this.text(sql, values);
+    return Number(rows[0]?.[0] ?? 0);
+  }
+
   async close(): Promise<void> {
     const socket = (this.connection as unknown as { stream?: { destroyed?: boolean; once(event: 'close', listener: () => void): void } }).stream;
     if (!this.broken && socket && !socket.destroyed) {
