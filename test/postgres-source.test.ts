@@ -444,6 +444,11 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     // A publication of that name is already there, for another table: pgoutput would send nothing of customers.
     await fixture.sql(`CREATE TABLE other (id int PRIMARY KEY)`);
     await fixture.sql(`CREATE PUBLICATION ${slot} FOR TABLE other`);
+    const preview = async () => {
+      const { plan, warehouse } = await project.open();
+      return (await previewRun(plan, warehouse))[0];
+    };
+    expect((await preview())?.reads).toBe(`an initial snapshot of 3 rows; creates replication slot ${slot}; publication ${slot} cannot carry every change (it does not publish ${table}), which will stop the run`);
     const first = await project.run();
     expect(first.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch', value: slot } });
     expect(first.steps[0]?.message).toContain(`Publication ${slot} cannot carry every change of ${table}: it does not publish ${table}.`);
@@ -460,10 +465,6 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     // Deletes no longer published: a delete now would never reach the slot, so the read stops and says so.
     await fixture.sql(`ALTER PUBLICATION ${slot} SET (publish = 'insert, update')`);
     await fixture.sql(`DELETE FROM customers WHERE id = 2`);
-    const preview = async () => {
-      const { plan, warehouse } = await project.open();
-      return (await previewRun(plan, warehouse))[0];
-    };
     expect((await preview())?.reads).toMatch(/; publication refinery_pgtest_crm cannot carry every change \(it does not publish deletes, truncates\), which will stop the run$/);
     const later = await project.run();
     expect(later.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch' } });

@@ -152,10 +152,11 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // A table whose deletes would not carry the key stops the run before it reads anything: say so instead.
         const stop = await assertReplicaIdentity(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
         if (stop) return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${stop.message} ${stop.data.hint ?? ''}` };
-        if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot} and publication ${source.load.publication}` };
         // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
         const columns = source.columns.length > 0 ? source.columns : all.filter((c) => !c.generated).map((c) => c.name);
         const problems = await publicationProblems(client, source.load.publication, source.table, columns);
+        const unfit = problems !== 'missing' && problems.length > 0 ? `; publication ${source.load.publication} cannot carry every change (${problems.map((p) => p.problem).join('; ')}), which will stop the run` : '';
+        if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot}${problems === 'missing' ? ` and publication ${source.load.publication}` : ''}${unfit}` };
         if (problems === 'missing') return { source: source.name, kind: 'postgres', reads: `nothing: publication ${source.load.publication} is gone, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` };
         const upto = await flushedLsn(client);
         // Counted by message kind (a pgoutput message's first byte: I, U, D, and T for a truncate), so begins,
@@ -182,7 +183,6 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // A truncate stops the run (cdc_truncated): say so now, with the fix.
         const truncates = Number(rows[0]?.t ?? 0);
         const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';
-        const unfit = problems.length > 0 ? `; publication ${source.load.publication} cannot carry every change (${problems.map((p) => p.problem).join('; ')}), which will stop the run` : '';
         return {
           source: source.name,
           kind: 'postgres',
