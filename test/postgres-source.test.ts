@@ -573,6 +573,36 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     ]);
   });
 
+  it('cdc: a transaction left open on the server fails the first run with its pid after a bounded wait, instead of hanging it', async () => {
+    await setup({ strategy: 'cdc' });
+    const slot = 'refinery_pgtest_crm';
+    slots.push(slot);
+    // Another session mid-transaction (it wrote, so it holds a transaction id) and then idle: slot creation waits for it.
+    const other = new pg.Client({ connectionString: PG_URL });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      const { rows } = await other.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid, txid_current()`);
+      const pid = rows[0]?.pid as number;
+      process.env.REFINERY_CDC_SLOT_WAIT_MS = '1500';
+      const started = Date.now();
+      const failed = await project.run();
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // Other suites' transactions may be open at that moment too (the server is shared): they would be listed as well.
+      expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_slot_waits' } });
+      expect(failed.steps[0]?.error?.hint).toMatch(/^End (it|them) \(COMMIT or ROLLBACK in that session, or SELECT pg_terminate_backend\(\d+\)\) and run again\.$/);
+      expect(failed.steps[0]?.message).toMatch(
+        new RegExp(`^The replication slot ${slot} could not be created within 2 s: PostgreSQL creates it only once every transaction open on the server has ended, and (this one|these) did not: .*pid ${pid} \\(idle in transaction, database \\w+, open since \\d{4}-\\d\\d-\\d\\d `),
+      );
+      expect((await fixture.sql(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0]?.n).toBe(0);
+      await other.query('ROLLBACK');
+      expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 3 rows/);
+    } finally {
+      delete process.env.REFINERY_CDC_SLOT_WAIT_MS;
+      await other.end();
+    }
+  });
+
   it('names a missing table in plan as in run, for every strategy, not as a server error', async () => {
     fixture = new PgFixture();
     await fixture.sql(`SELECT 1`);

@@ -60,8 +60,36 @@ export async function ensureCdcSetup(client: pg.Client, table: string, slot: str
   }
   const state = await slotState(client, slot);
   if (state.exists) return { createdSlot: false, lsn: state.confirmedLsn ?? '0/0' };
-  const { rows } = await client.query<{ lsn: string }>(`SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
-  return { createdSlot: true, lsn: rows[0]?.lsn ?? '0/0' };
+  // Creating a slot waits for every transaction open on the server to end (the slot's start must see them whole):
+  // one left open (an idle session mid-transaction) would make the run wait forever without a word. The wait is a
+  // lock wait, so lock_timeout bounds it, and the error names the transactions to end.
+  const waitMs = slotWaitMs();
+  await client.query(`SELECT set_config('lock_timeout', $1, false)`, [`${waitMs}ms`]);
+  try {
+    const { rows } = await client.query<{ lsn: string }>(`SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    return { createdSlot: true, lsn: rows[0]?.lsn ?? '0/0' };
+  } catch (error) {
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    const { rows: open } = await client.query<{ pid: number; state: string | null; since: string; datname: string | null }>(
+      `SELECT pid, state, to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS TZ') AS since, datname FROM pg_stat_activity
+       WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 5`,
+    );
+    const list = open.map((t) => `pid ${t.pid} (${t.state ?? 'unknown state'}, database ${t.datname ?? '?'}, open since ${t.since})`).join('; ');
+    throw new RefineryError('pipeline', {
+      code: 'cdc_slot_waits',
+      value: slot,
+      message: `The replication slot ${slot} could not be created within ${Math.round(waitMs / 1000)} s: PostgreSQL creates it only once every transaction open on the server has ended, and ${open.length > 0 ? `${open.length === 1 ? 'this one' : 'these'} did not: ${list}` : 'some did not'}.`,
+      hint: `End ${open.length === 1 ? 'it' : 'them'} (COMMIT or ROLLBACK in that session, or SELECT pg_terminate_backend(${open[0]?.pid ?? '<pid>'})) and run again.`,
+    });
+  } finally {
+    await client.query(`RESET lock_timeout`).catch(() => undefined);
+  }
+}
+
+/** How long creating a slot may wait for open transactions: 60 s, or REFINERY_CDC_SLOT_WAIT_MS (tests shorten it). */
+function slotWaitMs(): number {
+  const configured = Number(process.env.REFINERY_CDC_SLOT_WAIT_MS);
+  return Number.isSafeInteger(configured) && configured > 0 ? configured : 60_000;
 }
 
 /**
