@@ -10,7 +10,7 @@ export function failpoint(name: Failpoint): void {
 }
 
 /** Points where a failure test can make an operation fail (throw) instead of killing the process. */
-export type Faultpoint = 'extract:stage-part';
+export type Faultpoint = 'extract:stage-part' | 'cdc:acknowledge';
 
 /**
  * Throws when REFINERY_FAULT names this point, or `<point>:<n>` for its n-th occurrence (`n` as the caller counts,

@@ -312,6 +312,33 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(settled.confirmed).toBe(settled.stored);
   });
 
+  it('cdc: telling the slot failing after the commit does not fail the step; the next run tells it, loading nothing twice', async () => {
+    await setup({ strategy: 'cdc' });
+    slots.push('refinery_pgtest_crm');
+    await project.run();
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 1`);
+    process.env.REFINERY_FAULT = 'cdc:acknowledge';
+    let report;
+    try {
+      report = await project.run();
+    } finally {
+      delete process.env.REFINERY_FAULT;
+    }
+    expect(report.steps[0]).toMatchObject({ status: 'success', rowsWritten: 1 });
+    expect(report.steps[0]?.message).toMatch(/^cdc: 1 change up to \S+; committed, but telling the server failed \(injected fault at cdc:acknowledge\): the next run tells it$/);
+    expect(lsnValue(await confirmedLsn())).toBeLessThan(lsnValue(await storedLsn()));
+    await fixture.sql(`UPDATE customers SET status = 'churned' WHERE id = 3`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to \S+$/);
+    expect(await confirmedLsn()).toBe(await storedLsn());
+    expect(await bronze('id, status, _batch_id')).toEqual([
+      { id: '1', status: 'active', _batch_id: 1 },
+      { id: '2', status: null, _batch_id: 1 },
+      { id: '3', status: 'pending', _batch_id: 1 },
+      { id: '1', status: 'inactive', _batch_id: 2 },
+      { id: '3', status: 'churned', _batch_id: 3 },
+    ]);
+  });
+
   it('cdc: keeps the position its read stopped at, so WAL other tables wrote after the last change is not decoded again', async () => {
     await setup({ strategy: 'cdc' });
     const slot = `refinery_pgtest_crm`;

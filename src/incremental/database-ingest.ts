@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { DatabaseSourcePlan, PostgresSourcePlan } from '../config/plan.js';
-import { RefineryError } from '../errors.js';
+import { errorMessage, RefineryError } from '../errors.js';
 import { failpoint, faultpoint } from '../failpoints.js';
 import { ensureBronzeTable } from '../layers/bronze-ingest.js';
 import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn } from '../sources/database-extractor.js';
@@ -55,7 +55,14 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
     if (result.afterCommit) {
       failpoint('cdc:after-commit-before-ack');
       ctx.progress({ type: 'step-detail', step, detail: 'committed; acknowledging the changes to the server' });
-      await result.afterCommit();
+      try {
+        faultpoint('cdc:acknowledge');
+        await result.afterCommit();
+      } catch (error) {
+        // The batch is committed, so the step did its work and what depends on it may run. The slot merely keeps
+        // its WAL a while longer: the next read gets those changes again, drops them by LSN, and tells the slot then.
+        result = { ...result, message: `${result.message}; committed, but telling the server failed (${errorMessage(error)}): the next run tells it` };
+      }
     }
     const ended = ctx.clock.now();
     const outcome: StepOutcome = { ...emptyOutcome(step, 'bronze'), reads: 'database', status: result.rows > 0 ? 'success' : 'skipped', rowsIn: result.rows, rowsWritten: result.rows, message: result.message, durationMs: ended.getTime() - started.getTime() };
