@@ -8,8 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { quoteTable } from '../sources/postgres/postgres-connection.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, publicationProblems, replicaIdentity, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationProblems, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -350,38 +349,6 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
     return { rows: loaded.rows, byOp };
   });
   return { rows: result.rows, message: `snapshot: ${plural(result.byOp.insert ?? 0, 'insert')}, ${plural(result.byOp.update ?? 0, 'update')}, ${plural(result.byOp.delete ?? 0, 'delete')}` };
-}
-
-/**
- * Updates and deletes must carry the warehouse's key: a delete carries only the table's replica identity (its primary
- * key by default), and without one PostgreSQL refuses the table's updates and deletes as soon as a publication
- * publishes them, which would break the source's own application. Checked before anything is created, and on every
- * read (the identity can be changed later; changes made meanwhile lack the key, hence a new snapshot then).
- */
-export async function assertReplicaIdentity(client: PostgresExtractor['client'], source: PostgresSourcePlan, streaming: boolean): Promise<void> {
-  const identity = await replicaIdentity(client, source.table);
-  if (identity.full) return;
-  const t = quoteTable(source.table);
-  const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: refinery run --full-refresh --select bronze.${source.name}+` : '';
-  if (identity.columns.length === 0) {
-    throw new RefineryError('pipeline', {
-      code: 'cdc_replica_identity',
-      step: `bronze.${source.name}`,
-      value: source.table,
-      message: `${source.table} has no primary key and no replica identity: in a publication, PostgreSQL would refuse its UPDATEs and DELETEs, and the change stream could not say which row they changed.`,
-      hint: `Give it a primary key (ALTER TABLE ${t} ADD PRIMARY KEY (${source.key.join(', ')})) or send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL)${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
-    });
-  }
-  const uncovered = source.key.filter((k) => !identity.columns.includes(k));
-  if (uncovered.length > 0) {
-    throw new RefineryError('pipeline', {
-      code: 'cdc_replica_identity',
-      step: `bronze.${source.name}`,
-      value: source.table,
-      message: `${source.table}'s deletes carry only its replica identity (${identity.columns.join(', ')}), not ${uncovered.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
-      hint: `Send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL), or make sources.${source.name}.key ${identity.columns.length === 1 ? `'${identity.columns[0]}'` : `[${identity.columns.map((c) => `'${c}'`).join(', ')}]`}${then}.`,
-    });
-  }
 }
 
 /** WAL decoded by a cdc read from which its step message says how much (below it, decoding is not what took time). */

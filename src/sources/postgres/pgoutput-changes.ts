@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import type { PostgresSourcePlan } from '../../config/plan.js';
 import { RefineryError } from '../../errors.js';
 import { EXTRACT_NULL } from './postgres-extract.js';
 import { quoteIdent, quoteTable } from './postgres-connection.js';
@@ -153,6 +154,38 @@ export async function replicaIdentity(client: pg.Client, table: string): Promise
   );
   const row = rows[0];
   return { full: row?.identity === 'f', columns: row && row.identity !== 'n' ? row.columns : [] };
+}
+
+/**
+ * Updates and deletes must carry the warehouse's key: a delete carries only the table's replica identity (its primary
+ * key by default), and without one PostgreSQL refuses the table's updates and deletes as soon as a publication
+ * publishes them, which would break the source's own application. Checked before anything is created, and on every
+ * read (the identity can be changed later; changes made meanwhile lack the key, hence a new snapshot then).
+ */
+export async function assertReplicaIdentity(client: pg.Client, source: PostgresSourcePlan, streaming: boolean): Promise<void> {
+  const identity = await replicaIdentity(client, source.table);
+  if (identity.full) return;
+  const t = quoteTable(source.table);
+  const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: refinery run --full-refresh --select bronze.${source.name}+` : '';
+  if (identity.columns.length === 0) {
+    throw new RefineryError('pipeline', {
+      code: 'cdc_replica_identity',
+      step: `bronze.${source.name}`,
+      value: source.table,
+      message: `${source.table} has no primary key and no replica identity: in a publication, PostgreSQL would refuse its UPDATEs and DELETEs, and the change stream could not say which row they changed.`,
+      hint: `Give it a primary key (ALTER TABLE ${t} ADD PRIMARY KEY (${source.key.join(', ')})) or send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL)${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
+    });
+  }
+  const uncovered = source.key.filter((k) => !identity.columns.includes(k));
+  if (uncovered.length > 0) {
+    throw new RefineryError('pipeline', {
+      code: 'cdc_replica_identity',
+      step: `bronze.${source.name}`,
+      value: source.table,
+      message: `${source.table}'s deletes carry only its replica identity (${identity.columns.join(', ')}), not ${uncovered.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
+      hint: `Send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL), or make sources.${source.name}.key ${identity.columns.length === 1 ? `'${identity.columns[0]}'` : `[${identity.columns.map((c) => `'${c}'`).join(', ')}]`}${then}.`,
+    });
+  }
 }
 
 /**
