@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationProblems, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationProblems, slotLostError, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -560,6 +560,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+`,
     });
   }
+  if (current.walStatus === 'lost') throw slotLostError(source, known);
   await assertReplicaIdentity(client, source, true);
   // Checked on every read: a publication altered since the snapshot (a table dropped from it, deletes no longer
   // published) would otherwise lose changes without a word.

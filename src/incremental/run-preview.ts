@@ -7,7 +7,7 @@ import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { tableColumns } from '../sources/postgres/postgres-extract.js';
-import { assertReplicaIdentity, flushedLsn, lsnValue, publicationProblems, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { assertReplicaIdentity, flushedLsn, lsnValue, publicationProblems, slotLostError, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { RefineryError } from '../errors.js';
@@ -148,6 +148,10 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const lsn = state.get('cdc_lsn');
         const slot = await slotState(client, source.load.slot);
         const first = lsn === undefined || !slot.exists;
+        if (!first && slot.walStatus === 'lost') {
+          const lost = slotLostError(source, lsn);
+          return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${lost.message} ${lost.data.hint ?? ''}` };
+        }
         // A table whose deletes would not carry the key stops the run before it reads anything: say so instead.
         const stop = await assertReplicaIdentity(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
         if (stop) return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${stop.message} ${stop.data.hint ?? ''}` };
@@ -181,11 +185,13 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const walBytes = slot.restartLsn ? Math.max(0, lsnValue(upto) - lsnValue(slot.restartLsn)) : 0;
         // A truncate stops the run (cdc_truncated): say so now, with the fix.
         const truncates = Number(rows[0]?.t ?? 0);
+        // Past max_slot_wal_keep_size the next checkpoint removes WAL the slot needs: say so while a run can still save it.
+        const unreserved = slot.walStatus === 'unreserved' ? `; the server is about to remove WAL this slot still needs (past max_slot_wal_keep_size): run it now, or the next run will need a new snapshot` : '';
         const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';
         return {
           source: source.name,
           kind: 'postgres',
-          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${truncated}${unfit}`,
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${unreserved}${truncated}${unfit}`,
           changes,
           walBytes,
         };

@@ -24,11 +24,17 @@ export interface SlotState {
   readonly database?: string;
   /** This connection's database, to compare with `database`. */
   readonly currentDatabase?: string;
+  /**
+   * Whether the server still keeps the WAL the slot needs (PostgreSQL 13+): `reserved` or `extended` yes,
+   * `unreserved` not for long (past max_slot_wal_keep_size, removed at the next checkpoint), `lost` no longer.
+   */
+  readonly walStatus?: string;
 }
 
 export async function slotState(client: pg.Client, slot: string): Promise<SlotState> {
-  const { rows } = await client.query<{ confirmed_flush_lsn: string | null; restart_lsn: string | null; active_pid: number | null; database: string | null; current: string }>(
-    `SELECT confirmed_flush_lsn, restart_lsn, active_pid, database, current_database() AS current FROM pg_replication_slots WHERE slot_name = $1`,
+  const { rows } = await client.query<{ confirmed_flush_lsn: string | null; restart_lsn: string | null; active_pid: number | null; database: string | null; current: string; wal_status: string | null }>(
+    `SELECT confirmed_flush_lsn, restart_lsn, active_pid, database, current_database() AS current, to_jsonb(s) ->> 'wal_status' AS wal_status
+     FROM pg_replication_slots s WHERE slot_name = $1`,
     [slot],
   );
   const row = rows[0];
@@ -40,7 +46,22 @@ export async function slotState(client: pg.Client, slot: string): Promise<SlotSt
     ...(row.active_pid !== null ? { activePid: row.active_pid } : {}),
     ...(row.database !== null ? { database: row.database } : {}),
     currentDatabase: row.current,
+    ...(row.wal_status !== null ? { walStatus: row.wal_status } : {}),
   };
+}
+
+/**
+ * A slot the server invalidated because it held more WAL than max_slot_wal_keep_size allows: the changes it had not
+ * delivered are gone, and reading it fails. Only a new snapshot can follow the table again.
+ */
+export function slotLostError(source: PostgresSourcePlan, since: string): RefineryError {
+  return new RefineryError('pipeline', {
+    code: 'cdc_slot_lost',
+    step: `bronze.${source.name}`,
+    value: source.load.slot,
+    message: `The server invalidated replication slot ${source.load.slot}: it kept more WAL than the server's max_slot_wal_keep_size allows, so the changes after ${since} are lost to it.`,
+    hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+. So that it does not happen again, run the source before that much WAL piles up, or raise max_slot_wal_keep_size.`,
+  });
 }
 
 export async function ensureCdcSetup(client: pg.Client, table: string, slot: string, publication: string): Promise<{ createdSlot: boolean; lsn: string }> {
