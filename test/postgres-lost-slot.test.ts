@@ -6,8 +6,9 @@ import { serverBinaries, startPrivatePostgres, type PrivatePostgres } from './he
 import { projectFile } from './helpers/project-files.js';
 import { TestProject } from './helpers/temp-project.js';
 
-// The server invalidates a slot that holds more WAL than max_slot_wal_keep_size, at a checkpoint. On the shared
-// server that setting would invalidate other suites' slots too, so this suite starts a server of its own.
+// The server invalidates a slot that holds more WAL than max_slot_wal_keep_size, at a checkpoint (max_wal_size is
+// large so that only the test's CHECKPOINT makes one). On the shared server that setting would invalidate other
+// suites' slots too, so this suite starts a server of its own.
 const bin = serverBinaries();
 if (!bin) {
   if (process.env.CI) throw new Error('CI=true but the lost-slot suite cannot run: no PostgreSQL server binaries under /usr/lib/postgresql.');
@@ -18,7 +19,7 @@ describe.runIf(bin !== undefined).each(ENGINES)('cdc: a slot the server invalida
   let server: PrivatePostgres | undefined;
   let admin: pg.Client;
   beforeAll(async () => {
-    server = await startPrivatePostgres({ wal_level: 'logical', max_slot_wal_keep_size: '1MB', max_wal_size: '32MB', min_wal_size: '32MB' });
+    server = await startPrivatePostgres({ wal_level: 'logical', max_slot_wal_keep_size: '1MB', max_wal_size: '256MB', min_wal_size: '32MB' });
     process.env.REFINERY_TEST_LOST_SLOT_URL = server.url;
     admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
@@ -40,10 +41,19 @@ describe.runIf(bin !== undefined).each(ENGINES)('cdc: a slot the server invalida
       // A change, then more WAL than the slot may keep (other writes, in new segments), then a checkpoint.
       await admin.query(`UPDATE customers SET status = 'paused' WHERE id = 1`);
       await admin.query(`CREATE TABLE filler (id int, v text)`);
-      for (let i = 0; i < 3; i++) {
+      const moreWal = async () => {
         await admin.query(`INSERT INTO filler SELECT g, repeat('x', 100) FROM generate_series(1, 20000) AS g`);
         await admin.query(`SELECT pg_switch_wal()`);
-      }
+      };
+      await moreWal();
+      // Past the limit but not yet removed (no checkpoint since): a run could still read it, and plan says so.
+      expect((await admin.query(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'refinery_lostslot_crm'`)).rows).toEqual([{ wal_status: 'unreserved' }]);
+      const before = await project.open();
+      expect((await previewRun(before.plan, before.warehouse))[0]?.reads).toMatch(
+        /: 0 inserts, 1 update, 0 deletes \(decoding [^)]+\); the server is about to remove WAL this slot still needs \(past max_slot_wal_keep_size\): run it now, or the next run will need a new snapshot$/,
+      );
+      await moreWal();
+      await moreWal();
       await admin.query(`CHECKPOINT`);
       expect((await admin.query(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'refinery_lostslot_crm'`)).rows).toEqual([{ wal_status: 'lost' }]);
 
