@@ -60,7 +60,7 @@ describe.runIf(bin !== undefined).each(ENGINES)('cdc: a slot the server invalida
       const message = `The server invalidated replication slot refinery_lostslot_crm: it kept more WAL than the server's max_slot_wal_keep_size allows, so the changes after ${stored} are lost to it.`;
       const hint = 'Take a new snapshot: refinery run --full-refresh --select bronze.crm+. So that it does not happen again, run the source before that much WAL piles up, or raise max_slot_wal_keep_size.';
       const { plan, warehouse } = await project.open();
-      expect((await previewRun(plan, warehouse))[0]?.reads).toBe(`nothing, the run will stop: ${message} ${hint}`);
+      expect((await previewRun(plan, warehouse))[0]).toMatchObject({ reads: `nothing, the run will stop: ${message} ${hint}`, stops: { code: 'cdc_slot_lost', message, hint } });
       const failed = await project.run();
       expect(failed.steps[0]).toMatchObject({ status: 'failed', message, error: { code: 'cdc_slot_lost', hint } });
 

@@ -141,6 +141,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     const { plan, warehouse } = await project.open();
     const [preview] = await previewRun(plan, warehouse);
     expect(preview).toMatchObject({ changes: { inserts: 2, updates: 1, deletes: 1 }, reads: expect.stringMatching(/waiting in slot refinery_pgtest_crm: 2 inserts, 1 update, 1 delete \(decoding /) });
+    expect(preview?.stops).toBeUndefined();
     const second = await project.run();
     expect(second.steps[0]?.message).toMatch(/^cdc: 4 changes up to /);
     expect(await project.rows(`SELECT id, name, status, _op FROM bronze.crm WHERE _batch_id = 2 ORDER BY _source_row`)).toEqual([
@@ -386,7 +387,9 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     const before = await confirmedLsn();
     // plan says so before the run does.
     const { plan, warehouse } = await project.open();
-    expect((await previewRun(plan, warehouse))[0]?.reads).toMatch(/; 1 TRUNCATE waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze\.crm\+$/);
+    const [truncatePreview] = await previewRun(plan, warehouse);
+    expect(truncatePreview?.reads).toMatch(/; 1 TRUNCATE waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze\.crm\+$/);
+    expect(truncatePreview?.stops).toEqual({ code: 'cdc_truncated', message: `${fixture.schema}.customers was truncated at the source (1 TRUNCATE waiting in the slot).`, hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' });
     const failed = await project.run();
     expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_truncated', hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' } });
     expect(failed.steps[0]?.message).toMatch(/was truncated at the source \(in the transaction committed at [0-9A-F]+\/[0-9A-F]+\)/);
@@ -475,7 +478,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       const { plan, warehouse } = await project.open();
       return (await previewRun(plan, warehouse))[0];
     };
-    expect((await preview())?.reads).toBe(`an initial snapshot of 3 rows; creates replication slot ${slot}; publication ${slot} cannot carry every change (it does not publish ${table}), which will stop the run`);
+    expect(await preview()).toMatchObject({
+      reads: `an initial snapshot of 3 rows; creates replication slot ${slot}; publication ${slot} cannot carry every change (it does not publish ${table}), which will stop the run`,
+      stops: { code: 'cdc_publication_mismatch', message: expect.stringContaining(`it does not publish ${table}.`) },
+    });
     const first = await project.run();
     expect(first.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch', value: slot } });
     expect(first.steps[0]?.message).toContain(`Publication ${slot} cannot carry every change of ${table}: it does not publish ${table}.`);
@@ -492,6 +498,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     // Deletes no longer published: a delete now would never reach the slot, so the read stops and says so.
     await fixture.sql(`ALTER PUBLICATION ${slot} SET (publish = 'insert, update')`);
     await fixture.sql(`DELETE FROM customers WHERE id = 2`);
+    expect((await preview())?.stops?.code).toBe('cdc_publication_mismatch');
     expect((await preview())?.reads).toMatch(/; publication refinery_pgtest_crm cannot carry every change \(it does not publish deletes, truncates\), which will stop the run$/);
     const later = await project.run();
     expect(later.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_publication_mismatch' } });
@@ -542,7 +549,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(first.steps[0]?.error?.hint).toBe(`Give it a primary key (ALTER TABLE "${fixture.schema}"."customers" ADD PRIMARY KEY (id)) or send whole old rows (ALTER TABLE "${fixture.schema}"."customers" REPLICA IDENTITY FULL), or use strategy 'snapshot' or 'cursor'.`);
     // plan says so before any run.
     const { plan, warehouse } = await project.open();
-    expect((await previewRun(plan, warehouse))[0]?.reads).toBe(`nothing, the run will stop: ${first.steps[0]?.message} ${first.steps[0]?.error?.hint}`);
+    expect((await previewRun(plan, warehouse))[0]).toMatchObject({
+      reads: `nothing, the run will stop: ${first.steps[0]?.message} ${first.steps[0]?.error?.hint}`,
+      stops: { code: 'cdc_replica_identity', message: first.steps[0]?.message, hint: first.steps[0]?.error?.hint },
+    });
     await project.close();
     const created = async () => (await fixture.sql(`SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int AS slots, (SELECT count(*) FROM pg_publication WHERE pubname = $1)::int AS pubs`, [slot])).rows[0];
     expect(await created()).toEqual({ slots: 0, pubs: 0 });

@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationProblems, slotLostError, slotState, writeChanges, type PublicationProblem } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationError, publicationProblems, slotLostError, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -353,29 +353,6 @@ async function loadSnapshot(ctx: StepContext, extractor: DatabaseExtractor, sour
 
 /** WAL decoded by a cdc read from which its step message says how much (below it, decoding is not what took time). */
 const WAL_WORTH_SAYING = 64 << 20;
-
-/** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
-function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
-  const { publication } = source.load;
-  const snapshot = `refinery run --full-refresh --select bronze.${source.name}+`;
-  if (problems === 'missing') {
-    return new RefineryError('pipeline', {
-      code: 'cdc_publication_missing',
-      step: `bronze.${source.name}`,
-      value: publication,
-      message: `Publication ${publication} is gone from the server, so the slot can send no change of ${source.table}; changes made since it went are lost to it.`,
-      hint: `Take a new snapshot, which creates the publication again: ${snapshot}`,
-    });
-  }
-  const fixes = [...new Set(problems.map((p) => p.fix))].join(' ');
-  return new RefineryError('pipeline', {
-    code: 'cdc_publication_mismatch',
-    step: `bronze.${source.name}`,
-    value: publication,
-    message: `Publication ${publication} cannot carry every change of ${source.table}: ${problems.map((p) => p.problem).join('; ')}. The changes it leaves out would never reach the warehouse${streaming ? ', and those made since it was so never reached the slot' : ''}.`,
-    hint: `Fix it (${fixes}) or give the source a publication of its own, which Refinery creates (load: { strategy: 'cdc', publication: '${publication.slice(0, 59)}_own' }); then ${streaming ? `take a new snapshot: ${snapshot}` : 'run again'}.`,
-  });
-}
 
 /**
  * An update that leaves a large (TOASTed) value alone does not send it (see PgoutputCsvDecoder): the staged change

@@ -7,7 +7,7 @@ import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { tableColumns } from '../sources/postgres/postgres-extract.js';
-import { assertReplicaIdentity, flushedLsn, lsnValue, publicationProblems, slotLostError, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { assertReplicaIdentity, flushedLsn, lsnValue, publicationError, publicationProblems, slotLostError, slotState } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { RefineryError } from '../errors.js';
@@ -28,6 +28,8 @@ export interface SourcePreview {
   readonly changes?: { readonly inserts: number; readonly updates: number; readonly deletes: number };
   /** A cdc source: the WAL its slot keeps on the server, which the read decodes (every table's, not just this one's). */
   readonly walBytes?: number;
+  /** Why the run will stop at this source, as the run will say it (its code, message and fix), when it will. */
+  readonly stops?: { readonly code: string; readonly message: string; readonly hint?: string };
   /** Per silver table fed by this source: keys it will insert or update, and rows it will quarantine. */
   readonly silver?: readonly { readonly table: string; readonly inserts: number; readonly updates: number; readonly quarantined: number }[];
 }
@@ -148,19 +150,18 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const lsn = state.get('cdc_lsn');
         const slot = await slotState(client, source.load.slot);
         const first = lsn === undefined || !slot.exists;
-        if (!first && slot.walStatus === 'lost') {
-          const lost = slotLostError(source, lsn);
-          return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${lost.message} ${lost.data.hint ?? ''}` };
-        }
-        // A table whose deletes would not carry the key stops the run before it reads anything: say so instead.
+        // What stops the run before it reads anything is said instead, as the run will say it.
+        const stopping = (error: RefineryError): SourcePreview => ({ source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${error.message} ${error.data.hint ?? ''}`, stops: stopData(error) });
+        if (!first && slot.walStatus === 'lost') return stopping(slotLostError(source, lsn));
         const stop = await assertReplicaIdentity(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
-        if (stop) return { source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${stop.message} ${stop.data.hint ?? ''}` };
+        if (stop) return stopping(stop);
         // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
         const columns = source.columns.length > 0 ? source.columns : all.filter((c) => !c.generated).map((c) => c.name);
         const problems = await publicationProblems(client, source.load.publication, source.table, columns);
         const unfit = problems !== 'missing' && problems.length > 0 ? `; publication ${source.load.publication} cannot carry every change (${problems.map((p) => p.problem).join('; ')}), which will stop the run` : '';
-        if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot}${problems === 'missing' ? ` and publication ${source.load.publication}` : ''}${unfit}` };
-        if (problems === 'missing') return { source: source.name, kind: 'postgres', reads: `nothing: publication ${source.load.publication} is gone, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` };
+        const unfitStop = problems !== 'missing' && problems.length > 0 ? { stops: stopData(publicationError(source, problems, !first)) } : {};
+        if (first) return { source: source.name, kind: 'postgres', reads: `an initial snapshot of ${(await count()).toLocaleString('en-US')} rows; creates replication slot ${source.load.slot}${problems === 'missing' ? ` and publication ${source.load.publication}` : ''}${unfit}`, ...unfitStop };
+        if (problems === 'missing') return stopping(publicationError(source, problems, true));
         const upto = await flushedLsn(client);
         // Counted by message kind (a pgoutput message's first byte: I, U, D, and T for a truncate), so begins,
         // commits and relation descriptions do not pass for changes, and by relation (its id, the table's oid,
@@ -194,12 +195,17 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
           reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${unreserved}${truncated}${unfit}`,
           changes,
           walBytes,
+          ...(truncates > 0 ? { stops: { code: 'cdc_truncated', message: `${source.table} was truncated at the source (${plural(truncates, 'TRUNCATE')} waiting in the slot).`, hint: `Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.${source.name}+` } } : unfitStop),
         };
       }
     }
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+function stopData(error: RefineryError): NonNullable<SourcePreview['stops']> {
+  return { code: error.code, message: error.message, ...(error.data.hint ? { hint: error.data.hint } : {}) };
 }
 
 async function cursorType(client: Awaited<ReturnType<typeof connect>>, source: PostgresSourcePlan): Promise<string> {

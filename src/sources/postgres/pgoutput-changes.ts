@@ -209,6 +209,29 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
   }
 }
 
+/** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
+export function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
+  const { publication } = source.load;
+  const snapshot = `refinery run --full-refresh --select bronze.${source.name}+`;
+  if (problems === 'missing') {
+    return new RefineryError('pipeline', {
+      code: 'cdc_publication_missing',
+      step: `bronze.${source.name}`,
+      value: publication,
+      message: `Publication ${publication} is gone from the server, so the slot can send no change of ${source.table}; changes made since it went are lost to it.`,
+      hint: `Take a new snapshot, which creates the publication again: ${snapshot}`,
+    });
+  }
+  const fixes = [...new Set(problems.map((p) => p.fix))].join(' ');
+  return new RefineryError('pipeline', {
+    code: 'cdc_publication_mismatch',
+    step: `bronze.${source.name}`,
+    value: publication,
+    message: `Publication ${publication} cannot carry every change of ${source.table}: ${problems.map((p) => p.problem).join('; ')}. The changes it leaves out would never reach the warehouse${streaming ? ', and those made since it was so never reached the slot' : ''}.`,
+    hint: `Fix it (${fixes}) or give the source a publication of its own, which Refinery creates (load: { strategy: 'cdc', publication: '${publication.slice(0, 59)}_own' }); then ${streaming ? `take a new snapshot: ${snapshot}` : 'run again'}.`,
+  });
+}
+
 /**
  * Drops the slot, and the publication when it is this table's alone (what Refinery creates). A publication that
  * also publishes other tables, or all of them, serves someone else as well: it is kept, and `keptPublication` says why.
