@@ -623,7 +623,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
       const pid = rows[0]?.pid as number;
       process.env.REFINERY_CDC_SLOT_WAIT_MS = '1500';
       const started = Date.now();
-      const failed = await project.run();
+      // While it waits, the progress line says what for.
+      const details: string[] = [];
+      const failed = await project.run({ progress: (e) => void (e.type === 'step-detail' && details.push(e.detail)) });
+      expect(details).toContain(`creating replication slot ${slot} (it waits for transactions open on the server to end)`);
       expect(Date.now() - started).toBeLessThan(20_000);
       // Other suites' transactions may be open at that moment too (the server is shared): they would be listed as well.
       expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_slot_waits' } });

@@ -519,6 +519,8 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     // every change: checked before the slot exists, so nothing is snapshotted that changes could not follow.
     const problems = await publicationProblems(client, publication, source.table, names);
     if (problems !== 'missing' && problems.length > 0) throw publicationError(source, problems, false);
+    // Creating the slot waits for the transactions open on the server (see ensureCdcSetup): say what is waited for.
+    ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: `creating replication slot ${slot} (it waits for transactions open on the server to end)` });
     const setup = await ensureCdcSetup(client, source.table, slot, publication);
     const extract = (out: Writable) => extractor.extract({ columns: names }, out);
     const { rows } = await withStagedExtract(ctx, source, columns, file, { phase: extractingFrom(source, label) }, extract, async (tx, staged) => {
