@@ -44,6 +44,26 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
 
   const silver = () => p.rows(`SELECT id, status FROM silver.customers ORDER BY id`);
 
+  /**
+   * A cdc source whose `notes` is stored out of line (EXTERNAL: no compression), so an update that leaves it alone
+   * does not send it; silver keeps notes. Runs the initial snapshot of `rows` (a VALUES list).
+   */
+  async function setupLargeNotes(rows: string): Promise<void> {
+    fixture = new PgFixture();
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, notes text, updated_at timestamp)`);
+    await fixture.sql(`ALTER TABLE customers ALTER COLUMN notes SET STORAGE EXTERNAL`);
+    await fixture.sql(`INSERT INTO customers VALUES ${rows}`);
+    p = TestProject.fromFiles(engine, {
+      'refinery.config.ts': projectFile({
+        name: 'pgsilver',
+        sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: 'cdc' } } },
+        silver: { customers: { from: 'crm', columns: { id: { type: 'integer' }, status: {}, notes: {}, updated_at: { type: 'timestamp' } }, key: 'id', latest: 'updated_at' } },
+      }),
+    });
+    slots.push('refinery_pgsilver_crm');
+    await p.run();
+  }
+
   it('cdc + merge: applies inserts, updates and deletes; a delete then a re-insert leaves the new row; an older version never overwrites', async () => {
     await setup('cdc');
     await p.run();
@@ -143,20 +163,7 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
   });
 
   it('cdc: a large value an update did not touch (TOASTed, so not sent) keeps its value, in bronze and silver', async () => {
-    fixture = new PgFixture();
-    // notes is stored out of line (EXTERNAL: no compression), so an update that leaves it alone does not send it.
-    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, notes text, updated_at timestamp)`);
-    await fixture.sql(`ALTER TABLE customers ALTER COLUMN notes SET STORAGE EXTERNAL`);
-    await fixture.sql(`INSERT INTO customers VALUES (1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', NULL, '2024-01-01')`);
-    p = TestProject.fromFiles(engine, {
-      'refinery.config.ts': projectFile({
-        name: 'pgsilver',
-        sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: 'cdc' } } },
-        silver: { customers: { from: 'crm', columns: { id: { type: 'integer' }, status: {}, notes: {}, updated_at: { type: 'timestamp' } }, key: 'id', latest: 'updated_at' } },
-      }),
-    });
-    slots.push('refinery_pgsilver_crm');
-    await p.run();
+    await setupLargeNotes(`(1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', NULL, '2024-01-01')`);
     // Across runs: 1's notes untouched. Within one batch: 2 updated twice without notes, around an update that sets them.
     await fixture.sql(`UPDATE customers SET status = 'churned', updated_at = '2024-01-02' WHERE id = 1`);
     await fixture.sql(`UPDATE customers SET status = 'paused', updated_at = '2024-01-02' WHERE id = 2`);
@@ -186,21 +193,9 @@ describe.runIf(run).each(ENGINES)('PostgreSQL → silver on $name', (engine) => 
   });
 
   it('cdc: an update that changes the key keeps the large values it did not send, from the old key', async () => {
-    fixture = new PgFixture();
-    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, status text, notes text, updated_at timestamp)`);
-    await fixture.sql(`ALTER TABLE customers ALTER COLUMN notes SET STORAGE EXTERNAL`);
-    await fixture.sql(
-      `INSERT INTO customers VALUES (1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', repeat('c', 5000), '2024-01-01'), (30, 'active', repeat('z', 5000), '2024-01-01')`,
+    await setupLargeNotes(
+      `(1, 'active', repeat('a', 5000), '2024-01-01'), (2, 'active', repeat('b', 5000), '2024-01-01'), (3, 'active', repeat('c', 5000), '2024-01-01'), (30, 'active', repeat('z', 5000), '2024-01-01')`,
     );
-    p = TestProject.fromFiles(engine, {
-      'refinery.config.ts': projectFile({
-        name: 'pgsilver',
-        sources: { crm: { kind: 'postgres', connection: { urlEnv: 'REFINERY_TEST_CRM_URL' }, table: `${fixture.schema}.customers`, key: 'id', load: { strategy: 'cdc' } } },
-        silver: { customers: { from: 'crm', columns: { id: { type: 'integer' }, status: {}, notes: {}, updated_at: { type: 'timestamp' } }, key: 'id', latest: 'updated_at' } },
-      }),
-    });
-    slots.push('refinery_pgsilver_crm');
-    await p.run();
     await fixture.sql(`DELETE FROM customers WHERE id = 30`);
     await p.run();
     // 1 moves to 10 and, in the same read, on to 20, then changes status: a chain of key changes, none sending notes.

@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationError, publicationProblems, slotLostError, slotState, writeChanges } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -390,14 +390,14 @@ async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: Databa
      SELECT DISTINCT ${keyList('s')} FROM ${stg} s WHERE s._unchanged <> ''
      UNION SELECT ${keyList('o')} FROM ${stg} s JOIN ${stg} o ON o.rowid = s.rowid - 1 WHERE s._op = 'insert' AND s._unchanged <> ''`,
   );
-  const pending = async (): Promise<number> => Number((await tx.query(`SELECT count(*) AS n FROM ${stg} WHERE _unchanged <> ''`)).rows[0]?.n);
-  let left = await pending();
+  let left = Number((await tx.query(`SELECT count(*) AS n FROM ${stg} WHERE _unchanged <> ''`)).rows[0]?.n);
   while (left > 0) {
     // One history per key, in batch order: every staged change of the key at 2·rowid, and a probe for each
     // key-changing insert in its old key's history at 2·rowid − 3, just before the old key's delete (2·(rowid − 1)).
     // Per column, a probe or change takes its value from the latest earlier change that sent it (src), unless a
     // key-changing insert still unfilled comes after that one (blk): then it waits for a later round.
-    await tx.execute(
+    // Each filled change leaves the round with _unchanged emptied: the rows updated are the changes filled.
+    const filledNow = await tx.execute(
       `UPDATE ${stg} AS t SET ${filled.map(({ name, i }) => `${q(name)} = CASE WHEN ${unsent('t', i)} THEN f.v${i} ELSE t.${q(name)} END`).join(', ')}, _unchanged = ''
        FROM (
          SELECT w.rid, ${filled.map(({ name, i }) => `CASE WHEN w.src_${i} IS NOT NULL THEN s${i}.${q(name)} ELSE p.${q(name)} END AS v${i}`).join(', ')}
@@ -430,10 +430,9 @@ async function fillUnsentValues(ctx: StepContext, tx: SqlSession, source: Databa
        ) f
        WHERE t.rowid = f.rid`,
     );
-    const now = await pending();
     // Each round fills at least the earliest change still waiting (nothing unfilled comes before it).
-    if (now >= left) throw new Error(`filling the values unsent in ${source.table}'s changes made no progress (${now} changes left)`);
-    left = now;
+    if (filledNow === 0) throw new Error(`filling the values unsent in ${source.table}'s changes made no progress (${left} changes left)`);
+    left -= filledNow;
   }
   await tx.execute(`DROP TABLE ${keysTable}`);
 }
@@ -536,7 +535,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
       code: 'cdc_slot_missing',
       step: `bronze.${source.name}`,
       message: `The replication slot ${slot} is gone, so changes after ${known} may be lost.`,
-      hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+`,
+      hint: `Take a new snapshot: ${resnapshotCommand(source)}`,
     });
   }
   if (current.walStatus === 'lost') throw slotLostError(source, known);
@@ -559,7 +558,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
         step: `bronze.${source.name}`,
         value: batch.truncatedAt,
         message: `${source.table} was truncated at the source (in the transaction committed at ${batch.truncatedAt}); a change stream does not say which rows that removed, so no change of this read was loaded.`,
-        hint: `Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.${source.name}+`,
+        hint: truncatedHint(source),
       });
     }
     // The position kept (and acknowledged) is where this read stopped, not where its last change ended: every

@@ -7,7 +7,7 @@ import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { tableColumns } from '../sources/postgres/postgres-extract.js';
-import { assertReplicaIdentity, flushedLsn, lsnValue, publicationError, publicationProblems, slotLostError, slotState } from '../sources/postgres/pgoutput-changes.js';
+import { assertReplicaIdentity, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { RefineryError } from '../errors.js';
@@ -188,14 +188,14 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         const truncates = Number(rows[0]?.t ?? 0);
         // Past max_slot_wal_keep_size the next checkpoint removes WAL the slot needs: say so while a run can still save it.
         const unreserved = slot.walStatus === 'unreserved' ? `; the server is about to remove WAL this slot still needs (past max_slot_wal_keep_size): run it now, or the next run will need a new snapshot` : '';
-        const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze.${source.name}+` : '';
+        const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with ${resnapshotCommand(source)}` : '';
         return {
           source: source.name,
           kind: 'postgres',
           reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${unreserved}${truncated}${unfit}`,
           changes,
           walBytes,
-          ...(truncates > 0 ? { stops: { code: 'cdc_truncated', message: `${source.table} was truncated at the source (${plural(truncates, 'TRUNCATE')} waiting in the slot).`, hint: `Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.${source.name}+` } } : unfitStop),
+          ...(truncates > 0 ? { stops: { code: 'cdc_truncated', message: `${source.table} was truncated at the source (${plural(truncates, 'TRUNCATE')} waiting in the slot).`, hint: truncatedHint(source) } } : unfitStop),
         };
       }
     }

@@ -50,6 +50,16 @@ export async function slotState(client: pg.Client, slot: string): Promise<SlotSt
   };
 }
 
+/** The command that replaces a cdc source's slot, snapshot and what follows from them: the fix for a broken stream. */
+export function resnapshotCommand(source: PostgresSourcePlan): string {
+  return `refinery run --full-refresh --select bronze.${source.name}+`;
+}
+
+/** The fix for a truncate waiting in the slot, the same in `run` (cdc_truncated) and `plan`. */
+export function truncatedHint(source: PostgresSourcePlan): string {
+  return `Take a new snapshot, which replaces what came before: ${resnapshotCommand(source)}`;
+}
+
 /**
  * A slot the server invalidated because it held more WAL than max_slot_wal_keep_size allows: the changes it had not
  * delivered are gone, and reading it fails. Only a new snapshot can follow the table again.
@@ -60,7 +70,7 @@ export function slotLostError(source: PostgresSourcePlan, since: string): Refine
     step: `bronze.${source.name}`,
     value: source.load.slot,
     message: `The server invalidated replication slot ${source.load.slot}: it kept more WAL than the server's max_slot_wal_keep_size allows, so the changes after ${since} are lost to it.`,
-    hint: `Take a new snapshot: refinery run --full-refresh --select bronze.${source.name}+. So that it does not happen again, run the source before that much WAL piles up, or raise max_slot_wal_keep_size.`,
+    hint: `Take a new snapshot: ${resnapshotCommand(source)}. So that it does not happen again, run the source before that much WAL piles up, or raise max_slot_wal_keep_size.`,
   });
 }
 
@@ -187,7 +197,7 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
   const identity = await replicaIdentity(client, source.table);
   if (identity.full) return;
   const t = quoteTable(source.table);
-  const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: refinery run --full-refresh --select bronze.${source.name}+` : '';
+  const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: ${resnapshotCommand(source)}` : '';
   if (identity.columns.length === 0) {
     throw new RefineryError('pipeline', {
       code: 'cdc_replica_identity',
@@ -212,7 +222,7 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
 /** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
 export function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
   const { publication } = source.load;
-  const snapshot = `refinery run --full-refresh --select bronze.${source.name}+`;
+  const snapshot = resnapshotCommand(source);
   if (problems === 'missing') {
     return new RefineryError('pipeline', {
       code: 'cdc_publication_missing',
