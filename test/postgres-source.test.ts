@@ -390,6 +390,14 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     const [truncatePreview] = await previewRun(plan, warehouse);
     expect(truncatePreview?.reads).toMatch(/; 1 TRUNCATE waiting too, which will stop the run: take a new snapshot with refinery run --full-refresh --select bronze\.crm\+$/);
     expect(truncatePreview?.stops).toEqual({ code: 'cdc_truncated', message: `${fixture.schema}.customers was truncated at the source (1 TRUNCATE waiting in the slot).`, hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' });
+    // The command fails as the run would, so `refinery plan && refinery run` stops before the run.
+    await project.close();
+    const planText = refinery(['plan'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL, NO_COLOR: '1' } });
+    expect(planText.code).toBe(1);
+    expect(planText.stdout).toContain('The run would stop at bronze.crm (cdc_truncated). Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+');
+    const planJson = refinery(['plan', '--json'], { cwd: project.dir, env: { REFINERY_TEST_CRM_URL: PG_URL } });
+    expect(planJson.code).toBe(1);
+    expect(JSON.parse(planJson.stdout)[0].stops.code).toBe('cdc_truncated');
     const failed = await project.run();
     expect(failed.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_truncated', hint: 'Take a new snapshot, which replaces what came before: refinery run --full-refresh --select bronze.crm+' } });
     expect(failed.steps[0]?.message).toMatch(/was truncated at the source \(in the transaction committed at [0-9A-F]+\/[0-9A-F]+\)/);
