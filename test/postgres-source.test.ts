@@ -618,6 +618,45 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     ]);
   });
 
+  it("cdc: a partitioned table's replica identity is checked partition by partition: FULL on the parent alone does not reach them", async () => {
+    fixture = new PgFixture();
+    const slot = 'refinery_pgtest_crm';
+    slots.push(slot);
+    // No primary key; REPLICA IDENTITY FULL set on the parent only, which PostgreSQL does not pass on to partitions.
+    await fixture.sql(`CREATE TABLE customers (id int NOT NULL, region text NOT NULL, status text) PARTITION BY LIST (region)`);
+    await fixture.sql(`CREATE TABLE customers_eu PARTITION OF customers FOR VALUES IN ('eu')`);
+    await fixture.sql(`CREATE TABLE customers_us PARTITION OF customers FOR VALUES IN ('us')`);
+    await fixture.sql(`ALTER TABLE customers REPLICA IDENTITY FULL`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'eu', 'active'), (2, 'us', 'active')`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }, { key: ['id', 'region'] }) });
+    const s = fixture.schema;
+    const refused = await project.run();
+    expect(refused.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity', value: `${s}.customers` } });
+    expect(refused.steps[0]?.message).toBe(`2 partitions ${s}.customers_eu, ${s}.customers_us of ${s}.customers have no primary key and no replica identity (a partition does not inherit its parent's): in a publication, PostgreSQL would refuse UPDATEs and DELETEs of the rows there, and the change stream could not say which row they changed.`);
+    expect(refused.steps[0]?.error?.hint).toBe(`Give the table a primary key, which every partition then has (ALTER TABLE "${s}"."customers" ADD PRIMARY KEY (id, region)), or send whole old rows from each partition (ALTER TABLE ${s}.customers_eu REPLICA IDENTITY FULL; ALTER TABLE ${s}.customers_us REPLICA IDENTITY FULL;), or use strategy 'snapshot' or 'cursor'.`);
+    // Nothing was created, so the application's own updates still work.
+    expect((await fixture.sql(`SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1`, [slot])).rows).toEqual([{ n: 0 }]);
+    await fixture.sql(`UPDATE customers SET status = 'paused' WHERE id = 2`);
+
+    // The fix the hint gives: then the snapshot and the changes flow, a delete with its whole row.
+    await fixture.sql(`ALTER TABLE customers_eu REPLICA IDENTITY FULL; ALTER TABLE customers_us REPLICA IDENTITY FULL`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 2 rows/);
+    await fixture.sql(`DELETE FROM customers WHERE id = 1`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: 1 change up to /);
+    expect(await bronze('id, region, status, _op')).toEqual([
+      { id: '1', region: 'eu', status: 'active', _op: 'insert' },
+      { id: '2', region: 'us', status: 'paused', _op: 'insert' },
+      { id: '1', region: 'eu', status: 'active', _op: 'delete' },
+    ]);
+
+    // Checked on every read: a partition added since, without an identity, stops the next read with the new snapshot.
+    await fixture.sql(`CREATE TABLE customers_apac PARTITION OF customers FOR VALUES IN ('apac')`);
+    const later = await project.run();
+    expect(later.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity' } });
+    expect(later.steps[0]?.message).toMatch(new RegExp(`^partition ${s}\\.customers_apac of ${s}\\.customers has no primary key`));
+    expect(later.steps[0]?.error?.hint).toContain(`(ALTER TABLE ${s}.customers_apac REPLICA IDENTITY FULL;); then take a new snapshot, since changes made meanwhile lack it: refinery run --full-refresh --select bronze.crm+`);
+  });
+
   it('cdc: a transaction left open on the server fails the first run with its pid after a bounded wait, instead of hanging it', async () => {
     await setup({ strategy: 'cdc' });
     const slot = 'refinery_pgtest_crm';

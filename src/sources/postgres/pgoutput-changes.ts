@@ -169,52 +169,87 @@ export interface PublicationProblem {
   readonly fix: string;
 }
 
+/** The replica identity of one relation: whole old rows (`full`), or the columns an update or delete carries. */
+export interface RelationIdentity {
+  /** Schema-qualified and quoted, as an ALTER TABLE takes it. */
+  readonly relation: string;
+  /** The table itself, not one of its partitions. */
+  readonly isTable: boolean;
+  readonly full: boolean;
+  /** Empty when the relation has no identity at all (no primary key, or REPLICA IDENTITY NOTHING). */
+  readonly columns: readonly string[];
+}
+
 /**
- * What an update or delete of `table` carries of the old row: the whole row (`full`), or the columns of its replica
- * identity (the primary key by default, or a chosen unique index). No columns: PostgreSQL refuses the table's
- * updates and deletes once a publication publishes them.
+ * The replica identity of the table or, for a partitioned table, of each of its leaf partitions: rows live in the
+ * leaves, and it is a leaf's identity that PostgreSQL checks before an UPDATE or DELETE and writes to the WAL. A
+ * partition does not inherit REPLICA IDENTITY FULL set on its parent.
  */
-export async function replicaIdentity(client: pg.Client, table: string): Promise<{ full: boolean; columns: string[] }> {
-  const { rows } = await client.query<{ identity: string; columns: string[] }>(
-    `SELECT c.relreplident AS identity,
+export async function replicaIdentities(client: pg.Client, table: string): Promise<RelationIdentity[]> {
+  const { rows } = await client.query<{ relation: string; is_table: boolean; identity: string; columns: string[] }>(
+    `WITH RECURSIVE tree AS (
+       SELECT c.oid, c.relkind FROM pg_class c WHERE c.oid = $1::regclass
+       UNION ALL
+       SELECT c.oid, c.relkind FROM tree t JOIN pg_inherits i ON i.inhparent = t.oid JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition
+     )
+     SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS relation, c.oid = $1::regclass AS is_table, c.relreplident AS identity,
        ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
              WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))
              ORDER BY array_position(i.indkey::int2[], a.attnum)) AS columns
-     FROM pg_class c WHERE c.oid = $1::regclass`,
+     FROM tree t JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE t.relkind <> 'p' AND (t.relkind <> 'f' OR c.oid = $1::regclass)
+     ORDER BY 1`,
     [quoteTable(table)],
   );
-  const row = rows[0];
-  return { full: row?.identity === 'f', columns: row && row.identity !== 'n' ? row.columns : [] };
+  return rows.map((row) => ({ relation: row.relation, isTable: row.is_table, full: row.identity === 'f', columns: row.identity === 'n' ? [] : row.columns }));
 }
 
 /**
  * Updates and deletes must carry the warehouse's key: a delete carries only the table's replica identity (its primary
  * key by default), and without one PostgreSQL refuses the table's updates and deletes as soon as a publication
  * publishes them, which would break the source's own application. Checked before anything is created, and on every
- * read (the identity can be changed later; changes made meanwhile lack the key, hence a new snapshot then).
+ * read (the identity can be changed later, a partition added; changes made meanwhile lack the key, hence a new
+ * snapshot then). For a partitioned table every leaf partition is checked, and all that fall short are named.
  */
 export async function assertReplicaIdentity(client: pg.Client, source: PostgresSourcePlan, streaming: boolean): Promise<void> {
-  const identity = await replicaIdentity(client, source.table);
-  if (identity.full) return;
-  const t = quoteTable(source.table);
+  const identities = (await replicaIdentities(client, source.table)).filter((r) => !r.full);
   const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: ${resnapshotCommand(source)}` : '';
-  if (identity.columns.length === 0) {
+  const partitions = (relations: readonly RelationIdentity[]): string => {
+    const names = relations.map((r) => r.relation);
+    return `${names.length === 1 ? 'partition' : `${names.length} partitions`} ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''} of ${source.table}`;
+  };
+  const none = identities.filter((r) => r.columns.length === 0);
+  if (none.length > 0) {
+    const whole = none.length === 1 && none[0]?.isTable === true;
+    const alter = (r: RelationIdentity): string => `ALTER TABLE ${r.relation} REPLICA IDENTITY FULL;`;
     throw new RefineryError('pipeline', {
       code: 'cdc_replica_identity',
       step: `bronze.${source.name}`,
       value: source.table,
-      message: `${source.table} has no primary key and no replica identity: in a publication, PostgreSQL would refuse its UPDATEs and DELETEs, and the change stream could not say which row they changed.`,
-      hint: `Give it a primary key (ALTER TABLE ${t} ADD PRIMARY KEY (${source.key.join(', ')})) or send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL)${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
+      message: whole
+        ? `${source.table} has no primary key and no replica identity: in a publication, PostgreSQL would refuse its UPDATEs and DELETEs, and the change stream could not say which row they changed.`
+        : `${partitions(none)} ${none.length === 1 ? 'has' : 'have'} no primary key and no replica identity (a partition does not inherit its parent's): in a publication, PostgreSQL would refuse UPDATEs and DELETEs of the rows there, and the change stream could not say which row they changed.`,
+      hint: whole
+        ? `Give it a primary key (ALTER TABLE ${quoteTable(source.table)} ADD PRIMARY KEY (${source.key.join(', ')})) or send whole old rows (ALTER TABLE ${quoteTable(source.table)} REPLICA IDENTITY FULL)${then || ", or use strategy 'snapshot' or 'cursor'"}.`
+        : `Give the table a primary key, which every partition then has (ALTER TABLE ${quoteTable(source.table)} ADD PRIMARY KEY (${source.key.join(', ')})), or send whole old rows from each partition (${none.map(alter).join(' ')})${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
     });
   }
-  const uncovered = source.key.filter((k) => !identity.columns.includes(k));
-  if (uncovered.length > 0) {
+  const uncovered = identities.map((r) => ({ r, missing: source.key.filter((k) => !r.columns.includes(k)) })).filter((u) => u.missing.length > 0);
+  const first = uncovered[0];
+  if (first) {
+    const { r, missing } = first;
+    const t = quoteTable(source.table);
+    const key = r.columns.length === 1 ? `'${r.columns[0]}'` : `[${r.columns.map((c) => `'${c}'`).join(', ')}]`;
     throw new RefineryError('pipeline', {
       code: 'cdc_replica_identity',
       step: `bronze.${source.name}`,
       value: source.table,
-      message: `${source.table}'s deletes carry only its replica identity (${identity.columns.join(', ')}), not ${uncovered.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
-      hint: `Send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL), or make sources.${source.name}.key ${identity.columns.length === 1 ? `'${identity.columns[0]}'` : `[${identity.columns.map((c) => `'${c}'`).join(', ')}]`}${then}.`,
+      message: r.isTable
+        ? `${source.table}'s deletes carry only its replica identity (${r.columns.join(', ')}), not ${missing.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`
+        : `Deletes in ${partitions(uncovered.map((u) => u.r))} carry only ${uncovered.length === 1 ? 'its' : 'their'} replica identity (${r.columns.join(', ')}${uncovered.length === 1 ? '' : ' in the first'}), not ${missing.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
+      hint: r.isTable
+        ? `Send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL), or make sources.${source.name}.key ${key}${then}.`
+        : `Send whole old rows (${uncovered.map((u) => `ALTER TABLE ${u.r.relation} REPLICA IDENTITY FULL;`).join(' ')}), or make sources.${source.name}.key ${key}${then}.`,
     });
   }
 }
