@@ -596,6 +596,12 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`CREATE TABLE customers_us PARTITION OF customers FOR VALUES IN ('us')`);
     await fixture.sql(`INSERT INTO customers VALUES (1, 'eu', 'active'), (2, 'us', 'active')`);
     project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }, { key: ['id', 'region'] }) });
+    // A publication made by hand of one partition only: both of its problems are said at once, with both fixes.
+    await fixture.sql(`CREATE PUBLICATION ${slot} FOR TABLE customers_eu`);
+    const both = await project.run();
+    expect(both.steps[0]?.message).toContain(`it publishes the changes of the partitions of ${fixture.schema}.customers under the partitions' names; it does not publish ${fixture.schema}.customers.`);
+    expect(both.steps[0]?.error?.hint).toContain(`(ALTER PUBLICATION "${slot}" SET (publish_via_partition_root = true); ALTER PUBLICATION "${slot}" ADD TABLE "${fixture.schema}"."customers";)`);
+    await fixture.sql(`DROP PUBLICATION ${slot}`);
     // A publication made by hand without publish_via_partition_root names each change's partition, not customers.
     await fixture.sql(`CREATE PUBLICATION ${slot} FOR TABLE customers`);
     const refused = await project.run();

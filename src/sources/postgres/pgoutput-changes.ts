@@ -152,8 +152,18 @@ export async function publicationProblems(client: pg.Client, publication: string
     [publication, schema, name],
   );
   const published = rows[0]?.t;
-  if (pub.partitioned && !pub.viaroot) problems.push({ problem: `it publishes the changes of the partitions of ${table} under the partitions' names`, fix: `ALTER PUBLICATION ${p} SET (publish_via_partition_root = true);` });
-  else if (!published) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
+  if (pub.partitioned && !pub.viaroot) {
+    problems.push({ problem: `it publishes the changes of the partitions of ${table} under the partitions' names`, fix: `ALTER PUBLICATION ${p} SET (publish_via_partition_root = true);` });
+    // Published partition by partition, the table itself is not listed; it is published when every partition is.
+    // Said now too, rather than only once the first fix is made.
+    const { rows: leaves } = await client.query<{ unpublished: number }>(
+      `SELECT count(*) FILTER (WHERE NOT EXISTS (
+         SELECT 1 FROM pg_publication_tables t WHERE t.pubname = $1 AND (quote_ident(t.schemaname) || '.' || quote_ident(t.tablename))::regclass = l.relid))::int AS unpublished
+       FROM pg_partition_tree($2::regclass) l WHERE l.isleaf`,
+      [publication, t],
+    );
+    if ((leaves[0]?.unpublished ?? 0) > 0) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
+  } else if (!published) problems.push({ problem: `it does not publish ${table}`, fix: `ALTER PUBLICATION ${p} ADD TABLE ${t};` });
   else {
     const readd = `ALTER PUBLICATION ${p} DROP TABLE ${t}; ALTER PUBLICATION ${p} ADD TABLE ${t};`;
     const missing = published.attnames ? columns.filter((c) => !published.attnames?.includes(c)) : [];
