@@ -661,6 +661,11 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(later.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_replica_identity' } });
     expect(later.steps[0]?.message).toMatch(new RegExp(`^partition ${s}\\.customers_apac of ${s}\\.customers has no primary key`));
     expect(later.steps[0]?.error?.hint).toContain(`(ALTER TABLE ${s}.customers_apac REPLICA IDENTITY FULL;); then take a new snapshot, since changes made meanwhile lack it: refinery run --full-refresh --select bronze.crm+`);
+    // Many such partitions: five are spelled out, and the hint says how to list the rest.
+    for (const region of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) await fixture.sql(`CREATE TABLE customers_${region} PARTITION OF customers FOR VALUES IN ('${region}')`);
+    const many = await project.run();
+    expect(many.steps[0]?.message).toMatch(new RegExp(`^7 partitions ${s}\\.customers_apac, ${s}\\.customers_r1, ${s}\\.customers_r2, ${s}\\.customers_r3, ${s}\\.customers_r4, \\.\\.\\. of ${s}\\.customers have no primary key`));
+    expect(many.steps[0]?.error?.hint).toContain(`ALTER TABLE ${s}.customers_r4 REPLICA IDENTITY FULL; and the same for the 2 others, listed by SELECT l.relid FROM pg_partition_tree('"${s}"."customers"') l JOIN pg_class c ON c.oid = l.relid WHERE l.isleaf AND c.relreplident <> 'f')`);
   });
 
   it('cdc: a transaction left open on the server fails the first run with its pid after a bounded wait, instead of hanging it', async () => {

@@ -228,10 +228,12 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
     const names = relations.map((r) => r.relation);
     return `${names.length === 1 ? 'partition' : `${names.length} partitions`} ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''} of ${source.table}`;
   };
+  // One ALTER per partition, the first five spelled out: a table can have hundreds.
+  const alters = (relations: readonly RelationIdentity[]): string =>
+    `${relations.slice(0, 5).map((r) => `ALTER TABLE ${r.relation} REPLICA IDENTITY FULL;`).join(' ')}${relations.length > 5 ? ` and the same for the ${relations.length - 5} others, listed by SELECT l.relid FROM pg_partition_tree('${quoteTable(source.table).replaceAll("'", "''")}') l JOIN pg_class c ON c.oid = l.relid WHERE l.isleaf AND c.relreplident <> 'f'` : ''}`;
   const none = identities.filter((r) => r.columns.length === 0);
   if (none.length > 0) {
     const whole = none.length === 1 && none[0]?.isTable === true;
-    const alter = (r: RelationIdentity): string => `ALTER TABLE ${r.relation} REPLICA IDENTITY FULL;`;
     throw new RefineryError('pipeline', {
       code: 'cdc_replica_identity',
       step: `bronze.${source.name}`,
@@ -241,7 +243,7 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
         : `${partitions(none)} ${none.length === 1 ? 'has' : 'have'} no primary key and no replica identity (a partition does not inherit its parent's): in a publication, PostgreSQL would refuse UPDATEs and DELETEs of the rows there, and the change stream could not say which row they changed.`,
       hint: whole
         ? `Give it a primary key (ALTER TABLE ${quoteTable(source.table)} ADD PRIMARY KEY (${source.key.join(', ')})) or send whole old rows (ALTER TABLE ${quoteTable(source.table)} REPLICA IDENTITY FULL)${then || ", or use strategy 'snapshot' or 'cursor'"}.`
-        : `Give the table a primary key, which every partition then has (ALTER TABLE ${quoteTable(source.table)} ADD PRIMARY KEY (${source.key.join(', ')})), or send whole old rows from each partition (${none.map(alter).join(' ')})${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
+        : `Give the table a primary key, which every partition then has (ALTER TABLE ${quoteTable(source.table)} ADD PRIMARY KEY (${source.key.join(', ')})), or send whole old rows from each partition (${alters(none)})${then || ", or use strategy 'snapshot' or 'cursor'"}.`,
     });
   }
   const uncovered = identities.map((r) => ({ r, missing: source.key.filter((k) => !r.columns.includes(k)) })).filter((u) => u.missing.length > 0);
@@ -256,10 +258,10 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
       value: source.table,
       message: r.isTable
         ? `${source.table}'s deletes carry only its replica identity (${r.columns.join(', ')}), not ${missing.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`
-        : `Deletes in ${partitions(uncovered.map((u) => u.r))} carry only ${uncovered.length === 1 ? 'its' : 'their'} replica identity (${r.columns.join(', ')}${uncovered.length === 1 ? '' : ' in the first'}), not ${missing.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
+        : `Deletes in ${partitions(uncovered.map((u) => u.r))} carry only ${uncovered.length === 1 ? 'its' : 'their'} replica identity (${r.columns.join(', ')}${uncovered.length === 1 ? '' : ` in ${r.relation}`}), not ${missing.join(', ')}, the key of sources.${source.name}: silver could not tell which row a delete removed.`,
       hint: r.isTable
         ? `Send whole old rows (ALTER TABLE ${t} REPLICA IDENTITY FULL), or make sources.${source.name}.key ${key}${then}.`
-        : `Send whole old rows (${uncovered.map((u) => `ALTER TABLE ${u.r.relation} REPLICA IDENTITY FULL;`).join(' ')}), or make sources.${source.name}.key ${key}${then}.`,
+        : `Send whole old rows (${alters(uncovered.map((u) => u.r))}), or make sources.${source.name}.key ${key}${then}.`,
     });
   }
 }
