@@ -668,6 +668,29 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect(many.steps[0]?.error?.hint).toContain(`ALTER TABLE ${s}.customers_r4 REPLICA IDENTITY FULL; and the same for the 2 others, listed by SELECT l.relid FROM pg_partition_tree('"${s}"."customers"') l JOIN pg_class c ON c.oid = l.relid WHERE l.isleaf AND c.relreplident <> 'f')`);
   });
 
+  it('cdc: a table with inheritance children, whose changes come under the children\'s names, stops before anything is created', async () => {
+    fixture = new PgFixture();
+    const slot = 'refinery_pgtest_crm';
+    slots.push(slot);
+    await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, name text, status text, updated_at timestamp)`);
+    await fixture.sql(`CREATE TABLE customers_archive () INHERITS (customers)`);
+    await fixture.sql(`INSERT INTO customers VALUES (1, 'Ann', 'active', now()); INSERT INTO customers_archive VALUES (2, 'Bob', 'active', now())`);
+    project = TestProject.fromFiles(engine, { 'refinery.config.ts': pgProject(fixture, { strategy: 'cdc' }) });
+    const s = fixture.schema;
+    const refused = await project.run();
+    expect(refused.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_inheritance_children', value: `${s}.customers` } });
+    expect(refused.steps[0]?.message).toBe(`${s}.customers has an inheritance child (${s}.customers_archive): a read of ${s}.customers returns their rows too, but PostgreSQL publishes their changes under their own names, so the change stream would miss every change made there.`);
+    expect(refused.steps[0]?.error?.hint).toBe(`Use strategy 'snapshot' or 'cursor' for sources.crm, which read the children's rows as the table does, or turn the children into partitions (a partitioned table's changes all come under its name).`);
+    expect((await fixture.sql(`SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int AS slots, (SELECT count(*) FROM pg_publication WHERE pubname = $1)::int AS pubs`, [slot])).rows).toEqual([{ slots: 0, pubs: 0 }]);
+    // plan says so too, and exits as the run would.
+    const { plan, warehouse } = await project.open();
+    expect((await previewRun(plan, warehouse))[0]?.stops).toMatchObject({ code: 'cdc_inheritance_children' });
+    await project.close();
+    // Without the child, the same table streams.
+    await fixture.sql(`DROP TABLE customers_archive`);
+    expect((await project.run()).steps[0]?.message).toMatch(/^cdc: initial snapshot of 1 row/);
+  });
+
   it('cdc: a transaction left open on the server fails the first run with its pid after a bounded wait, instead of hanging it', async () => {
     await setup({ strategy: 'cdc' });
     const slot = 'refinery_pgtest_crm';

@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, assertReplicaIdentity, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint, writeChanges } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, assertCdcTable, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -511,7 +511,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
         hint: `Give this source its own slot and publication, e.g. load: { strategy: 'cdc', slot: '${slot.slice(0, 50)}_2', publication: '${slot.slice(0, 50)}_2' }, or stop the other consumer and drop the slot with \`refinery cdc-drop\`.`,
       });
     }
-    await assertReplicaIdentity(client, source, false);
+    await assertCdcTable(client, source, false);
     const leftBehind = existing.exists;
     if (leftBehind) await dropCdcSetup(client, slot, publication, source.table);
     // A publication that is there already (named in load.publication, or one Refinery's drop kept) must carry
@@ -539,7 +539,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
     });
   }
   if (current.walStatus === 'lost') throw slotLostError(source, known);
-  await assertReplicaIdentity(client, source, true);
+  await assertCdcTable(client, source, true);
   // Checked on every read: a publication altered since the snapshot (a table dropped from it, deletes no longer
   // published) would otherwise lose changes without a word.
   const problems = await publicationProblems(client, publication, source.table, names);

@@ -7,7 +7,7 @@ import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { tableColumns } from '../sources/postgres/postgres-extract.js';
-import { assertReplicaIdentity, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint } from '../sources/postgres/pgoutput-changes.js';
+import { assertCdcTable, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { RefineryError } from '../errors.js';
@@ -153,7 +153,7 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // What stops the run before it reads anything is said instead, as the run will say it.
         const stopping = (error: RefineryError): SourcePreview => ({ source: source.name, kind: 'postgres', reads: `nothing, the run will stop: ${error.message} ${error.data.hint ?? ''}`, stops: stopData(error) });
         if (!first && slot.walStatus === 'lost') return stopping(slotLostError(source, lsn));
-        const stop = await assertReplicaIdentity(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
+        const stop = await assertCdcTable(client, source, !first).then(() => undefined, (error: unknown) => (error instanceof RefineryError ? error : Promise.reject(error)));
         if (stop) return stopping(stop);
         // What the run would stop on: a publication that cannot carry every change (see publicationProblems).
         const columns = source.columns.length > 0 ? source.columns : all.filter((c) => !c.generated).map((c) => c.name);

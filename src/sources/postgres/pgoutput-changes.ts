@@ -215,6 +215,38 @@ export async function replicaIdentities(client: pg.Client, table: string): Promi
 }
 
 /**
+ * Checks the table can be read by CDC at all, before anything is created and before every read: every change of its
+ * rows must come under its own name (no inheritance children), and carry the warehouse's key (the replica identity).
+ */
+export async function assertCdcTable(client: pg.Client, source: PostgresSourcePlan, streaming: boolean): Promise<void> {
+  await assertNoInheritanceChildren(client, source);
+  await assertReplicaIdentity(client, source, streaming);
+}
+
+/**
+ * A table with inheritance children (plain INHERITS, not partitions) holds their rows too, so the snapshot reads
+ * them; but PostgreSQL publishes a child's changes under the child's own name, and publish_via_partition_root does
+ * not apply to inheritance. The stream would miss every change made in a child, without a word.
+ */
+async function assertNoInheritanceChildren(client: pg.Client, source: PostgresSourcePlan): Promise<void> {
+  const { rows } = await client.query<{ child: string }>(
+    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS child
+     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE i.inhparent = $1::regclass AND NOT c.relispartition ORDER BY 1`,
+    [quoteTable(source.table)],
+  );
+  if (rows.length === 0) return;
+  const children = rows.map((r) => r.child);
+  throw new RefineryError('pipeline', {
+    code: 'cdc_inheritance_children',
+    step: `bronze.${source.name}`,
+    value: source.table,
+    message: `${source.table} has ${children.length === 1 ? 'an inheritance child' : `${children.length} inheritance children`} (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', ...' : ''}): a read of ${source.table} returns their rows too, but PostgreSQL publishes their changes under their own names, so the change stream would miss every change made there.`,
+    hint: `Use strategy 'snapshot' or 'cursor' for sources.${source.name}, which read the children's rows as the table does, or turn the children into partitions (a partitioned table's changes all come under its name).`,
+  });
+}
+
+/**
  * Updates and deletes must carry the warehouse's key: a delete carries only the table's replica identity (its primary
  * key by default), and without one PostgreSQL refuses the table's updates and deletes as soon as a publication
  * publishes them, which would break the source's own application. Checked before anything is created, and on every
