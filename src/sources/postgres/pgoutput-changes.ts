@@ -241,7 +241,7 @@ async function assertNoInheritanceChildren(client: pg.Client, source: PostgresSo
     code: 'cdc_inheritance_children',
     step: `bronze.${source.name}`,
     value: source.table,
-    message: `${source.table} has ${children.length === 1 ? 'an inheritance child' : `${children.length} inheritance children`} (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', ...' : ''}): a read of ${source.table} returns their rows too, but PostgreSQL publishes their changes under their own names, so the change stream would miss every change made there.`,
+    message: `${source.table} has ${children.length === 1 ? 'an inheritance child' : `${children.length} inheritance children`} (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', ...' : ''}): a read of ${source.table} returns ${children.length === 1 ? "the child's rows too, but PostgreSQL publishes its changes under its own name" : "their rows too, but PostgreSQL publishes their changes under their own names"}, so the change stream would miss every change made there.`,
     hint: `Use strategy 'snapshot' or 'cursor' for sources.${source.name}, which read the children's rows as the table does, or turn the children into partitions (a partitioned table's changes all come under its name).`,
   });
 }
