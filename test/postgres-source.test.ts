@@ -413,6 +413,43 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     expect((await project.run()).steps[0]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^cdc: 0 changes/) });
   });
 
+  it('cdc: a column added while changes wait is NULL before it existed; a column renamed stops the read with the new snapshot', async () => {
+    await setup({ strategy: 'cdc' });
+    slots.push('refinery_pgtest_crm');
+    await project.run();
+    // Added: the change made before it existed has no value for it, which is what it had.
+    await fixture.sql(`UPDATE customers SET status = 'paused' WHERE id = 1`);
+    await fixture.sql(`ALTER TABLE customers ADD COLUMN tier text`);
+    await fixture.sql(`UPDATE customers SET tier = 'gold' WHERE id = 2`);
+    expect((await project.run()).steps[0]).toMatchObject({ status: 'success', rowsIn: 2 });
+    expect(await bronze('id, status, tier, _op')).toEqual([
+      { id: '1', status: 'active', tier: null, _op: 'insert' },
+      { id: '2', status: null, tier: null, _op: 'insert' },
+      { id: '3', status: 'pending', tier: null, _op: 'insert' },
+      { id: '1', status: 'paused', tier: null, _op: 'update' },
+      { id: '2', status: null, tier: 'gold', _op: 'update' },
+    ]);
+
+    // Renamed: the change made before the rename sent its value under the old name, which the table no longer has.
+    await fixture.sql(`UPDATE customers SET status = 'inactive' WHERE id = 3`);
+    await fixture.sql(`ALTER TABLE customers RENAME COLUMN status TO state`);
+    await fixture.sql(`UPDATE customers SET state = 'active' WHERE id = 1`);
+    const position = await storedLsn();
+    const slotBefore = await confirmedLsn();
+    const refused = await project.run();
+    expect(refused.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_columns_renamed', value: 'status → state', hint: 'Take a new snapshot, which reads every row as the table is now: refinery run --full-refresh --select bronze.crm+' } });
+    expect(refused.steps[0]?.message).toBe(`${fixture.schema}.customers's columns changed while its changes waited in the slot: 1 change of this read was made when it had status (gone now) and no state, as if status was renamed to state. The change stream names columns but does not number them, so those values cannot be matched to the columns now: loaded, they would read NULL there. Nothing of this read was loaded.`);
+    expect(await storedLsn()).toBe(position);
+    expect(await confirmedLsn()).toBe(slotBefore);
+    // The fix the hint gives: the new snapshot holds every row as it is now, under the new name.
+    expect((await project.run({ fullRefresh: true, select: ['bronze.crm+'] })).steps[0]).toMatchObject({ status: 'success', rowsIn: 3 });
+    expect(await project.rows(`SELECT id, state FROM bronze.crm WHERE _batch_id = (SELECT max(_batch_id) FROM bronze.crm) ORDER BY id`)).toEqual([
+      { id: '1', state: 'active' },
+      { id: '2', state: null },
+      { id: '3', state: 'inactive' },
+    ]);
+  });
+
   it('cdc: leaves out generated columns, which the change stream does not carry, and says so; naming one is an error', async () => {
     fixture = new PgFixture();
     await fixture.sql(`CREATE TABLE customers (id int PRIMARY KEY, name text, status text, updated_at timestamp, shout text GENERATED ALWAYS AS (upper(name)) STORED)`);

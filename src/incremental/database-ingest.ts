@@ -47,7 +47,7 @@ export async function ingestDatabase(ctx: StepContext, source: DatabaseSourcePla
       case 'cdc':
         // Log-based CDC reads PostgreSQL's replication protocol: the one strategy that needs the engine itself.
         if (source.kind !== 'postgres' || !(extractor instanceof PostgresExtractor)) throw new RefineryError('config', { code: 'cdc_needs_postgres', path: `sources.${source.name}.load.strategy`, message: `The cdc strategy reads PostgreSQL's replication log; sources.${source.name} is ${source.kind}.`, hint: "Use strategy 'cursor' or 'snapshot'." });
-        result = await loadCdc(ctx, extractor, source, columns, file, label, state);
+        result = await loadCdc(ctx, extractor, source, columns, all, file, label, state);
         break;
     }
     // Acknowledged to the server only now, after the warehouse committed (see pgoutput-changes.ts).
@@ -475,7 +475,7 @@ async function assertUniqueKeys(ctx: StepContext, tx: SqlSession, source: Databa
   }
 }
 
-async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: PostgresSourcePlan, picked: TableColumn[], file: string, label: string, state: Map<string, string>) {
+async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: PostgresSourcePlan, picked: TableColumn[], all: readonly TableColumn[], file: string, label: string, state: Map<string, string>) {
   const { client } = extractor;
   const { slot, publication } = source.load;
   // pgoutput leaves generated columns out of every change, so after the snapshot they would read NULL and silver
@@ -547,7 +547,7 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
   const upto = await flushedLsn(client);
   const phase = `reading changes from slot ${slot} (${known} → ${upto})`;
   ctx.progress({ type: 'step-detail', step: `bronze.${source.name}`, detail: phase });
-  const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, key: source.key, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory });
+  const extract = (out: Writable) => writeChanges(client, { slot, publication, table: source.table, columns: names, key: source.key, afterLsn: known, uptoLsn: upto, out, decodingMemory: source.load.decodingMemory, tableColumns: all.map((c) => c.name) });
   let lsn = upto;
   const rows = await withStagedExtract(ctx, source, columns, file, { changes: true, phase }, extract, async (tx, staged, batch) => {
     if (batch.truncatedAt !== undefined) {
@@ -559,6 +559,19 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
         value: batch.truncatedAt,
         message: `${source.table} was truncated at the source (in the transaction committed at ${batch.truncatedAt}); a change stream does not say which rows that removed, so no change of this read was loaded.`,
         hint: truncatedHint(source),
+      });
+    }
+    if (batch.renamed) {
+      // pgoutput names a change's columns but does not number them: values sent under a name the table no longer
+      // has cannot be put under the name it has now. Loaded anyway, silver would take NULL for the new name.
+      const { gone, absent, changes } = batch.renamed;
+      const list = (names: readonly string[]): string => names.join(', ');
+      throw new RefineryError('pipeline', {
+        code: 'cdc_columns_renamed',
+        step: `bronze.${source.name}`,
+        value: `${list(gone)} → ${list(absent)}`,
+        message: `${source.table}'s columns changed while its changes waited in the slot: ${plural(changes, 'change')} of this read ${changes === 1 ? 'was' : 'were'} made when it had ${list(gone)} (gone now) and no ${list(absent)}, as if ${gone.length === 1 && absent.length === 1 ? `${gone[0]} was renamed to ${absent[0]}` : 'columns were renamed'}. The change stream names columns but does not number them, so those values cannot be matched to the columns now: loaded, they would read NULL there. Nothing of this read was loaded.`,
+        hint: `Take a new snapshot, which reads every row as the table is now: ${resnapshotCommand(source)}`,
       });
     }
     // The position kept (and acknowledged) is where this read stopped, not where its last change ended: every

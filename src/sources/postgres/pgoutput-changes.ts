@@ -5,7 +5,7 @@ import type { PostgresSourcePlan } from '../../config/plan.js';
 import { RefineryError } from '../../errors.js';
 import { EXTRACT_NULL } from './postgres-extract.js';
 import { quoteIdent, quoteTable } from './postgres-connection.js';
-import { BinaryCopyRows, CsvSink, PgoutputCsvDecoder } from './pgoutput-csv.js';
+import { BinaryCopyRows, CsvSink, PgoutputCsvDecoder, type RenamedColumns } from './pgoutput-csv.js';
 
 /**
  * Log-based change data capture from PostgreSQL with the built-in `pgoutput` plugin. Changes are read with
@@ -367,6 +367,8 @@ export interface ChangeBatch {
   readonly unsentColumns: readonly number[];
   /** The commit LSN of a transaction that truncated the table, if one is in this read. */
   readonly truncatedAt?: string;
+  /** Changes made while the table's columns were named otherwise (see PgoutputCsvDecoder.renamed). */
+  readonly renamed?: RenamedColumns;
 }
 
 /**
@@ -378,7 +380,19 @@ export interface ChangeBatch {
  */
 export async function writeChanges(
   client: pg.Client,
-  opts: { slot: string; publication: string; table: string; columns: readonly string[]; key?: readonly string[]; afterLsn: string; uptoLsn: string; out: Writable; decodingMemory?: string },
+  opts: {
+    slot: string;
+    publication: string;
+    table: string;
+    columns: readonly string[];
+    key?: readonly string[];
+    afterLsn: string;
+    uptoLsn: string;
+    out: Writable;
+    decodingMemory?: string;
+    /** Every column the table has now: changes made while some were named otherwise are reported (`renamed`). */
+    tableColumns?: readonly string[];
+  },
 ): Promise<ChangeBatch> {
   // Decoding keeps each transaction's changes in memory until its commit and spills them to disk beyond this
   // limit; a bulk UPDATE of a million rows decodes in half the time when it fits. The setting is this session's
@@ -390,7 +404,7 @@ export async function writeChanges(
   const { out } = opts;
   const sink = new CsvSink(out);
   sink.text(`${[...opts.columns, '_op', '_lsn', '_unchanged'].map(csvField).join(',')}\n`);
-  const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink, opts.key ?? []);
+  const decoder = new PgoutputCsvDecoder(schema, name, opts.columns, lsnValue(opts.afterLsn), sink, opts.key ?? [], opts.tableColumns ? new Set(opts.tableColumns) : undefined);
   const rows = new BinaryCopyRows((chunk, start, end) => decoder.message(chunk, start, end));
   const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
   // COPY takes no parameters: the slot and publication names are checked identifiers, the LSN is the server's own.
@@ -416,7 +430,7 @@ export async function writeChanges(
     throw error;
   }
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return { changes: decoder.changes, unsentColumns: [...decoder.unsentColumns].sort((a, b) => a - b), ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}), ...(decoder.truncatedAt ? { truncatedAt: decoder.truncatedAt } : {}) };
+  return { changes: decoder.changes, unsentColumns: [...decoder.unsentColumns].sort((a, b) => a - b), ...(decoder.lastLsn ? { lastLsn: decoder.lastLsn } : {}), ...(decoder.truncatedAt ? { truncatedAt: decoder.truncatedAt } : {}), ...(decoder.renamed ? { renamed: decoder.renamed } : {}) };
 }
 
 /** The server's own spelling of an LSN ('0/1E06E38'), whatever padding a decoder used. */

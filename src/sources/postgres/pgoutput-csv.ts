@@ -34,6 +34,11 @@ export class PgoutputCsvDecoder {
   readonly unsentColumns = new Set<number>();
   /** The commit LSN of the first transaction that truncated the table, if one did: no change lists what it removed. */
   truncatedAt: string | undefined;
+  /**
+   * Set when changes were made under a version of the table whose columns look renamed since (see relation()):
+   * pgoutput names columns but does not number them, so their values cannot be put where they belong now.
+   */
+  renamed: RenamedColumns | undefined;
 
   constructor(
     private readonly schema: string,
@@ -43,6 +48,8 @@ export class PgoutputCsvDecoder {
     private readonly out: CsvSink,
     /** The warehouse's key for the table (the source's `key`): an update that changes it is a delete and an insert. */
     private readonly keyColumns: readonly string[] = [],
+    /** Every column the table has now, wanted or not; undefined: do not look for renamed columns. */
+    private readonly tableColumns?: ReadonlySet<string>,
   ) {}
 
   /** One message: `m` from `start` to `end` (a view into the stream's chunk: no object per message). */
@@ -110,13 +117,31 @@ export class PgoutputCsvDecoder {
       names.push(cstring());
       at += 8; // type oid, type modifier
     }
-    this.relations.set(id, schema === this.schema && name === this.table ? { positions: this.columns.map((c) => names.indexOf(c)), key, keyPositions: this.keyColumns.map((c) => names.indexOf(c)).filter((p) => p >= 0) } : null);
+    if (schema !== this.schema || name !== this.table) {
+      this.relations.set(id, null);
+      return;
+    }
+    // A version of the table with a column it no longer has, and without a column wanted now, is what a rename
+    // looks like (or a drop and an add): its changes would carry the old column's values nowhere and NULL for the
+    // new one. A column added since (absent only) or dropped since (gone only) is no such loss.
+    const gone = this.tableColumns ? names.filter((n) => !this.tableColumns?.has(n)) : [];
+    const absent = this.columns.filter((c) => !names.includes(c));
+    this.relations.set(id, {
+      positions: this.columns.map((c) => names.indexOf(c)),
+      key,
+      keyPositions: this.keyColumns.map((c) => names.indexOf(c)).filter((p) => p >= 0),
+      ...(gone.length > 0 && absent.length > 0 ? { renamed: { gone, absent, changes: 0 } } : {}),
+    });
   }
 
   private change(m: Buffer, tag: number, start: number, end: number): void {
     const relation = this.relations.get(m.readInt32BE(start + 1));
     if (relation === undefined) throw new Error('pgoutput change for a relation it has not described');
     if (relation === null || this.suffix === undefined) return;
+    if (relation.renamed) {
+      relation.renamed.changes++;
+      this.renamed ??= relation.renamed;
+    }
     let at = start + 5;
     if (tag === 0x49) {
       this.tuple(m, at + 1, this.fieldStart, this.fieldEnd, this.fieldKind);
@@ -230,6 +255,15 @@ interface Relation {
   readonly positions: number[];
   readonly key: boolean[];
   readonly keyPositions: number[];
+  /** This version of the table has columns the table no longer has and lacks wanted ones: renamed since? */
+  readonly renamed?: RenamedColumns;
+}
+
+/** Changes made while the table had columns it no longer has (`gone`) and not ones it has now (`absent`). */
+export interface RenamedColumns {
+  readonly gone: readonly string[];
+  readonly absent: readonly string[];
+  changes: number;
 }
 
 /**
