@@ -421,6 +421,10 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`UPDATE customers SET status = 'paused' WHERE id = 1`);
     await fixture.sql(`ALTER TABLE customers ADD COLUMN tier text`);
     await fixture.sql(`UPDATE customers SET tier = 'gold' WHERE id = 2`);
+    const added = await project.open();
+    expect((await previewRun(added.plan, added.warehouse))[0]).toMatchObject({ changes: { inserts: 0, updates: 2, deletes: 0 } });
+    expect((await previewRun(added.plan, added.warehouse))[0]?.stops).toBeUndefined();
+    await project.close();
     expect((await project.run()).steps[0]).toMatchObject({ status: 'success', rowsIn: 2 });
     expect(await bronze('id, status, tier, _op')).toEqual([
       { id: '1', status: 'active', tier: null, _op: 'insert' },
@@ -436,9 +440,16 @@ describe.runIf(run).each(ENGINES)('PostgreSQL source on $name', (engine) => {
     await fixture.sql(`UPDATE customers SET state = 'active' WHERE id = 1`);
     const position = await storedLsn();
     const slotBefore = await confirmedLsn();
+    // plan says so first, as the run will, and still counts every change waiting.
+    const { plan, warehouse } = await project.open();
+    const [preview] = await previewRun(plan, warehouse);
+    await project.close();
     const refused = await project.run();
     expect(refused.steps[0]).toMatchObject({ status: 'failed', error: { code: 'cdc_columns_renamed', value: 'status → state', hint: 'Take a new snapshot, which reads every row as the table is now: refinery run --full-refresh --select bronze.crm+' } });
     expect(refused.steps[0]?.message).toBe(`${fixture.schema}.customers's columns changed while its changes waited in the slot: 1 change of this read was made when it had status (gone now) and no state, as if status was renamed to state. The change stream names columns but does not number them, so those values cannot be matched to the columns now: loaded, they would read NULL there. Nothing of this read was loaded.`);
+    expect(preview?.stops).toEqual({ code: 'cdc_columns_renamed', message: refused.steps[0]?.message, hint: refused.steps[0]?.error?.hint });
+    expect(preview?.changes).toEqual({ inserts: 0, updates: 2, deletes: 0 });
+    expect(preview?.reads).toContain('; changes made while columns had other names (status → state) waiting too, which will stop the run');
     expect(await storedLsn()).toBe(position);
     expect(await confirmedLsn()).toBe(slotBefore);
     // The fix the hint gives: the new snapshot holds every row as it is now, under the new name.

@@ -8,7 +8,7 @@ import { EXTRACT_NULL, type CursorKind, type DatabaseExtractor, type TableColumn
 import { openExtractor } from '../sources/open-extractor.js';
 import { CsvPartWriter } from '../sources/csv-parts.js';
 import { PostgresExtractor } from '../sources/postgres/postgres-extract.js';
-import { acknowledge, assertCdcTable, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint, writeChanges } from '../sources/postgres/pgoutput-changes.js';
+import { acknowledge, assertCdcTable, columnsRenamedError, dropCdcSetup, ensureCdcSetup, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint, writeChanges } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlDialect, SqlSession, StagedFile } from '../warehouse/warehouse.js';
 import { emptyOutcome, type StepContext, type StepOutcome } from '../orchestrator/run-context.js';
 import { extractPath } from './extract-files.js';
@@ -561,19 +561,8 @@ async function loadCdc(ctx: StepContext, extractor: PostgresExtractor, source: P
         hint: truncatedHint(source),
       });
     }
-    if (batch.renamed) {
-      // pgoutput names a change's columns but does not number them: values sent under a name the table no longer
-      // has cannot be put under the name it has now. Loaded anyway, silver would take NULL for the new name.
-      const { gone, absent, changes } = batch.renamed;
-      const list = (names: readonly string[]): string => names.join(', ');
-      throw new RefineryError('pipeline', {
-        code: 'cdc_columns_renamed',
-        step: `bronze.${source.name}`,
-        value: `${list(gone)} → ${list(absent)}`,
-        message: `${source.table}'s columns changed while its changes waited in the slot: ${plural(changes, 'change')} of this read ${changes === 1 ? 'was' : 'were'} made when it had ${list(gone)} (gone now) and no ${list(absent)}, as if ${gone.length === 1 && absent.length === 1 ? `${gone[0]} was renamed to ${absent[0]}` : 'columns were renamed'}. The change stream names columns but does not number them, so those values cannot be matched to the columns now: loaded, they would read NULL there. Nothing of this read was loaded.`,
-        hint: `Take a new snapshot, which reads every row as the table is now: ${resnapshotCommand(source)}`,
-      });
-    }
+    // Values sent under a column name the table no longer has would load as NULL under its new name.
+    if (batch.renamed) throw columnsRenamedError(source, batch.renamed);
     // The position kept (and acknowledged) is where this read stopped, not where its last change ended: every
     // transaction committed before it came in this read. So the next read does not decode again the WAL other
     // tables wrote after this table's last change, and the server need not keep it. A last commit record that

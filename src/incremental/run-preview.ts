@@ -7,7 +7,8 @@ import { scanCsv } from '../sources/csv-record-scanner.js';
 import { hashFile, listLandingFiles } from '../sources/landing-files.js';
 import { connect, quoteIdent, quoteTable } from '../sources/postgres/postgres-connection.js';
 import { tableColumns } from '../sources/postgres/postgres-extract.js';
-import { assertCdcTable, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint } from '../sources/postgres/pgoutput-changes.js';
+import { parseRelation, renamedColumns } from '../sources/postgres/pgoutput-csv.js';
+import { assertCdcTable, columnsRenamedError, flushedLsn, lsnValue, publicationError, publicationProblems, resnapshotCommand, slotLostError, slotState, truncatedHint } from '../sources/postgres/pgoutput-changes.js';
 import type { SqlSession, Warehouse } from '../warehouse/warehouse.js';
 import { readSourceState } from './source-state.js';
 import { RefineryError } from '../errors.js';
@@ -169,33 +170,52 @@ async function previewDatabase(warehouse: Warehouse, source: PostgresSourcePlan)
         // carry other tables too. A transaction committed before the stored position was loaded already (a run
         // stopped between its commit and telling the slot): the run drops it by the commit LSN its Begin carries
         // (8 bytes after the kind), and so does this count. Nothing is consumed: the peek leaves the slot.
-        const { rows } = await client.query<{ i: string; u: string; d: string; t: string }>(
-          `SELECT count(*) FILTER (WHERE kind = 73 AND ours) AS i, count(*) FILTER (WHERE kind = 85 AND ours) AS u, count(*) FILTER (WHERE kind = 68 AND ours) AS d,
-             count(*) FILTER (WHERE kind = 84 AND EXISTS (SELECT 1 FROM generate_series(0, (get_byte(data, 1) << 24) + (get_byte(data, 2) << 16) + (get_byte(data, 3) << 8) + get_byte(data, 4) - 1) AS r(n) WHERE substring(data FROM 7 + 4 * n FOR 4) = rel)) AS t
-           FROM (SELECT data, kind, ours, rel, max(commit_lsn) OVER (PARTITION BY xid::text) AS commit_lsn
-                 FROM (SELECT data, xid, get_byte(data, 0) AS kind, substring(data FROM 2 FOR 4) = rel AS ours, rel,
-                         CASE WHEN get_byte(data, 0) = 66 THEN ('x' || encode(substring(data FROM 2 FOR 8), 'hex'))::bit(64)::bigint END AS commit_lsn
-                       FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3),
-                            (SELECT int4send($4::regclass::oid::int4) AS rel) AS r) AS c) AS m
-           WHERE commit_lsn >= ($5::pg_lsn - '0/0'::pg_lsn)::bigint`,
+        // Counted per version of the table too (each Relation message of it starts one, and pgoutput sends one before
+        // the first change under it), with that version's columns: changes made while a column had another name
+        // stop the run (cdc_columns_renamed), and this says so first.
+        const { rows } = await client.query<{ relation: Buffer | null; i: string; u: string; d: string; t: string }>(
+          `SELECT ver, (array_agg(rdata) FILTER (WHERE rdata IS NOT NULL))[1] AS relation,
+             count(*) FILTER (WHERE kind = 73 AND ours AND kept) AS i, count(*) FILTER (WHERE kind = 85 AND ours AND kept) AS u, count(*) FILTER (WHERE kind = 68 AND ours AND kept) AS d,
+             count(*) FILTER (WHERE kind = 84 AND kept AND EXISTS (SELECT 1 FROM generate_series(0, (get_byte(data, 1) << 24) + (get_byte(data, 2) << 16) + (get_byte(data, 3) << 8) + get_byte(data, 4) - 1) AS r(n) WHERE substring(data FROM 7 + 4 * n FOR 4) = rel)) AS t
+           FROM (SELECT data, kind, ours, rel, rdata, ver, max(commit_lsn) OVER (PARTITION BY xid::text) >= ($5::pg_lsn - '0/0'::pg_lsn)::bigint AS kept
+                 FROM (SELECT data, xid, kind, ours, rel, commit_lsn, CASE WHEN kind = 82 AND ours THEN data END AS rdata,
+                         count(*) FILTER (WHERE kind = 82 AND ours) OVER (ORDER BY n) AS ver
+                       FROM (SELECT data, xid, n, get_byte(data, 0) AS kind, substring(data FROM 2 FOR 4) = rel AS ours, rel,
+                               CASE WHEN get_byte(data, 0) = 66 THEN ('x' || encode(substring(data FROM 2 FOR 8), 'hex'))::bit(64)::bigint END AS commit_lsn
+                             FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, NULL, 'proto_version', '1', 'publication_names', $3) WITH ORDINALITY AS p(lsn, xid, data, n),
+                                  (SELECT int4send($4::regclass::oid::int4) AS rel) AS r) AS c) AS v) AS m
+           GROUP BY ver ORDER BY ver`,
           [source.load.slot, upto, source.load.publication, quoteTable(source.table), lsn],
         );
-        const changes = { inserts: Number(rows[0]?.i ?? 0), updates: Number(rows[0]?.u ?? 0), deletes: Number(rows[0]?.d ?? 0) };
+        const sum = (field: 'i' | 'u' | 'd' | 't'): number => rows.reduce((n, row) => n + Number(row[field] ?? 0), 0);
+        const tableNow = new Set(all.map((c) => c.name));
+        let renamed: RefineryError | undefined;
+        for (const row of rows) {
+          const made = Number(row.i) + Number(row.u) + Number(row.d);
+          const found = row.relation && made > 0 ? renamedColumns(parseRelation(row.relation).columns, columns, tableNow) : undefined;
+          if (found) {
+            renamed = columnsRenamedError(source, { ...found, changes: made });
+            break;
+          }
+        }
+        const changes = { inserts: sum('i'), updates: sum('u'), deletes: sum('d') };
         // What the read costs is the WAL it decodes, and logical decoding reads every table's: a quiet table in a
         // busy database can have few changes behind gigabytes of WAL, which its slot also keeps on the server.
         const walBytes = slot.restartLsn ? Math.max(0, lsnValue(upto) - lsnValue(slot.restartLsn)) : 0;
         // A truncate stops the run (cdc_truncated): say so now, with the fix.
-        const truncates = Number(rows[0]?.t ?? 0);
+        const truncates = sum('t');
         // Past max_slot_wal_keep_size the next checkpoint removes WAL the slot needs: say so while a run can still save it.
         const unreserved = slot.walStatus === 'unreserved' ? `; the server is about to remove WAL this slot still needs (past max_slot_wal_keep_size): run it now, or the next run will need a new snapshot` : '';
         const truncated = truncates > 0 ? `; ${plural(truncates, 'TRUNCATE')} waiting too, which will stop the run: take a new snapshot with ${resnapshotCommand(source)}` : '';
+        const renaming = renamed ? `; changes made while columns had other names (${String(renamed.data.value)}) waiting too, which will stop the run: take a new snapshot with ${resnapshotCommand(source)}` : '';
         return {
           source: source.name,
           kind: 'postgres',
-          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${unreserved}${truncated}${unfit}`,
+          reads: `changes from LSN ${lsn} to ${upto} waiting in slot ${source.load.slot}: ${plural(changes.inserts, 'insert')}, ${plural(changes.updates, 'update')}, ${plural(changes.deletes, 'delete')} (decoding ${formatBytes(walBytes)} of WAL the slot keeps on the server)${unreserved}${truncated}${renaming}${unfit}`,
           changes,
           walBytes,
-          ...(truncates > 0 ? { stops: { code: 'cdc_truncated', message: `${source.table} was truncated at the source (${plural(truncates, 'TRUNCATE')} waiting in the slot).`, hint: truncatedHint(source) } } : unfitStop),
+          // The run checks the publication first, then a truncate, then renamed columns.
+          ...(problems.length > 0 ? unfitStop : truncates > 0 ? { stops: { code: 'cdc_truncated', message: `${source.table} was truncated at the source (${plural(truncates, 'TRUNCATE')} waiting in the slot).`, hint: truncatedHint(source) } } : renamed ? { stops: stopData(renamed) } : {}),
         };
       }
     }

@@ -298,6 +298,23 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
   }
 }
 
+/**
+ * Changes made while the table's columns had other names (see renamedColumns): pgoutput names a change's columns but
+ * does not number them, so values sent under a name the table no longer has cannot be put under the name it has
+ * now. Loaded anyway, silver would take NULL for the new name: nothing is loaded, and a new snapshot is the fix.
+ */
+export function columnsRenamedError(source: PostgresSourcePlan, renamed: RenamedColumns): RefineryError {
+  const { gone, absent, changes } = renamed;
+  const list = (names: readonly string[]): string => names.join(', ');
+  return new RefineryError('pipeline', {
+    code: 'cdc_columns_renamed',
+    step: `bronze.${source.name}`,
+    value: `${list(gone)} → ${list(absent)}`,
+    message: `${source.table}'s columns changed while its changes waited in the slot: ${changes === 1 ? '1 change of this read was' : `${changes.toLocaleString('en-US')} changes of this read were`} made when it had ${list(gone)} (gone now) and no ${list(absent)}, as if ${gone.length === 1 && absent.length === 1 ? `${gone[0]} was renamed to ${absent[0]}` : 'columns were renamed'}. The change stream names columns but does not number them, so those values cannot be matched to the columns now: loaded, they would read NULL there. Nothing of this read was loaded.`,
+    hint: `Take a new snapshot, which reads every row as the table is now: ${resnapshotCommand(source)}`,
+  });
+}
+
 /** A publication that cannot carry every change of the table, on the first run (`streaming` false) or a later one. */
 export function publicationError(source: PostgresSourcePlan, problems: PublicationProblem[] | 'missing', streaming: boolean): RefineryError {
   const { publication } = source.load;

@@ -96,41 +96,17 @@ export class PgoutputCsvDecoder {
   }
 
   private relation(m: Buffer): void {
-    const id = m.readInt32BE(1);
-    let at = 5;
-    const cstring = (): string => {
-      const end = m.indexOf(0, at);
-      const text = m.toString('utf8', at, end);
-      at = end + 1;
-      return text;
-    };
-    const schema = cstring();
-    const name = cstring();
-    at += 1; // replica identity
-    const count = m.readInt16BE(at);
-    at += 2;
-    const names: string[] = [];
-    const key: boolean[] = [];
-    for (let i = 0; i < count; i++) {
-      key.push(((m[at] ?? 0) & 1) === 1);
-      at += 1;
-      names.push(cstring());
-      at += 8; // type oid, type modifier
-    }
+    const { id, schema, name, columns: names, key } = parseRelation(m);
     if (schema !== this.schema || name !== this.table) {
       this.relations.set(id, null);
       return;
     }
-    // A version of the table with a column it no longer has, and without a column wanted now, is what a rename
-    // looks like (or a drop and an add): its changes would carry the old column's values nowhere and NULL for the
-    // new one. A column added since (absent only) or dropped since (gone only) is no such loss.
-    const gone = this.tableColumns ? names.filter((n) => !this.tableColumns?.has(n)) : [];
-    const absent = this.columns.filter((c) => !names.includes(c));
+    const renamed = this.tableColumns ? renamedColumns(names, this.columns, this.tableColumns) : undefined;
     this.relations.set(id, {
       positions: this.columns.map((c) => names.indexOf(c)),
       key,
       keyPositions: this.keyColumns.map((c) => names.indexOf(c)).filter((p) => p >= 0),
-      ...(gone.length > 0 && absent.length > 0 ? { renamed: { gone, absent, changes: 0 } } : {}),
+      ...(renamed ? { renamed: { ...renamed, changes: 0 } } : {}),
     });
   }
 
@@ -257,6 +233,44 @@ interface Relation {
   readonly keyPositions: number[];
   /** This version of the table has columns the table no longer has and lacks wanted ones: renamed since? */
   readonly renamed?: RenamedColumns;
+}
+
+/** A pgoutput Relation message (R): the relation's id (its oid), schema and name, and its columns in order. */
+export function parseRelation(m: Buffer): { id: number; schema: string; name: string; columns: string[]; key: boolean[] } {
+  const id = m.readInt32BE(1);
+  let at = 5;
+  const cstring = (): string => {
+    const end = m.indexOf(0, at);
+    const text = m.toString('utf8', at, end);
+    at = end + 1;
+    return text;
+  };
+  const schema = cstring();
+  const name = cstring();
+  at += 1; // replica identity
+  const count = m.readInt16BE(at);
+  at += 2;
+  const columns: string[] = [];
+  const key: boolean[] = [];
+  for (let i = 0; i < count; i++) {
+    key.push(((m[at] ?? 0) & 1) === 1);
+    at += 1;
+    columns.push(cstring());
+    at += 8; // type oid, type modifier
+  }
+  return { id, schema, name, columns, key };
+}
+
+/**
+ * Whether a version of the table (its columns as a Relation message listed them) looks renamed since: it has a
+ * column the table no longer has (`gone`) and lacks one wanted now (`absent`). Its changes would carry the old
+ * column's values nowhere and NULL for the new one. A column added since (absent only) or dropped since (gone
+ * only) is no such loss; a drop and an add look the same as a rename.
+ */
+export function renamedColumns(columns: readonly string[], wanted: readonly string[], tableColumns: ReadonlySet<string>): { gone: string[]; absent: string[] } | undefined {
+  const gone = columns.filter((c) => !tableColumns.has(c));
+  const absent = wanted.filter((c) => !columns.includes(c));
+  return gone.length > 0 && absent.length > 0 ? { gone, absent } : undefined;
 }
 
 /** Changes made while the table had columns it no longer has (`gone`) and not ones it has now (`absent`). */
