@@ -214,6 +214,11 @@ export async function replicaIdentities(client: pg.Client, table: string): Promi
   return rows.map((row) => ({ relation: row.relation, isTable: row.is_table, full: row.identity === 'f', columns: row.identity === 'n' ? [] : row.columns }));
 }
 
+/** Relation names for a message: a table can have hundreds of partitions or children, so five, then '...'. */
+function firstFive(names: readonly string[]): string {
+  return `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}`;
+}
+
 /**
  * Checks the table can be read by CDC at all, before anything is created and before every read: every change of its
  * rows must come under its own name (no inheritance children), and carry the warehouse's key (the replica identity).
@@ -241,7 +246,7 @@ async function assertNoInheritanceChildren(client: pg.Client, source: PostgresSo
     code: 'cdc_inheritance_children',
     step: `bronze.${source.name}`,
     value: source.table,
-    message: `${source.table} has ${children.length === 1 ? 'an inheritance child' : `${children.length} inheritance children`} (${children.slice(0, 5).join(', ')}${children.length > 5 ? ', ...' : ''}): a read of ${source.table} returns ${children.length === 1 ? "the child's rows too, but PostgreSQL publishes its changes under its own name" : "their rows too, but PostgreSQL publishes their changes under their own names"}, so the change stream would miss every change made there.`,
+    message: `${source.table} has ${children.length === 1 ? 'an inheritance child' : `${children.length} inheritance children`} (${firstFive(children)}): a read of ${source.table} returns ${children.length === 1 ? "the child's rows too, but PostgreSQL publishes its changes under its own name" : "their rows too, but PostgreSQL publishes their changes under their own names"}, so the change stream would miss every change made there.`,
     hint: `Use strategy 'snapshot' or 'cursor' for sources.${source.name}, which read the children's rows as the table does, or turn the children into partitions (a partitioned table's changes all come under its name).`,
   });
 }
@@ -258,7 +263,7 @@ export async function assertReplicaIdentity(client: pg.Client, source: PostgresS
   const then = streaming ? `; then take a new snapshot, since changes made meanwhile lack it: ${resnapshotCommand(source)}` : '';
   const partitions = (relations: readonly RelationIdentity[]): string => {
     const names = relations.map((r) => r.relation);
-    return `${names.length === 1 ? 'partition' : `${names.length} partitions`} ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''} of ${source.table}`;
+    return `${names.length === 1 ? 'partition' : `${names.length} partitions`} ${firstFive(names)} of ${source.table}`;
   };
   // One ALTER per partition, the first five spelled out: a table can have hundreds.
   const alters = (relations: readonly RelationIdentity[]): string =>
